@@ -44,6 +44,11 @@ with silenced_stderr():
     import tensorflow as tf  # noqa: E402
     import keras  # noqa: E402
 
+    # Devices are set up lazily, and probing for CUDA logs an error on a
+    # machine without a GPU: do it now, while fd 2 is still silenced.
+    tf.config.list_physical_devices()
+    tf.constant(0.0) + 1.0
+
 tf.get_logger().setLevel("ERROR")
 
 

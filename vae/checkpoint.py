@@ -1,0 +1,134 @@
+"""Checkpoints: Keras ``.weights.h5`` files plus a JSON manifest, written atomically.
+
+A checkpoint is a folder holding ``model.weights.h5`` (HDF5, no pickle) and
+``manifest.json``, which records how the model was built and trained and the
+SHA-256 of the weights file. Every file is first written under a temporary
+name in the same folder and then renamed over the target, so a run killed
+mid-write leaves either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from vae.models import VAE, build_model
+
+WEIGHTS_FILE = "model.weights.h5"
+MANIFEST_FILE = "manifest.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, incomplete, or does not match its manifest."""
+
+
+def sha256_file(path) -> str:
+    """Hex SHA-256 of a file's bytes. Introduced in chapter 5."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_path(target, suffix: str = ""):
+    """Yield a temporary path beside ``target``; rename it over ``target`` on success.
+
+    On an exception the temporary file is removed and ``target`` is untouched.
+    ``suffix`` keeps file-type endings that writers insist on (``.weights.h5``).
+
+    Introduced in chapter 5.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent)
+    os.close(handle)
+    try:
+        yield Path(temporary)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)
+        raise
+
+
+def write_json_atomic(path, data: dict) -> None:
+    """Write ``data`` as indented JSON to ``path`` atomically. Introduced in chapter 5."""
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def save_weights_atomic(model: VAE, path) -> str:
+    """Save the model's weights to ``path`` (a ``.weights.h5``) atomically; return its SHA-256.
+
+    Introduced in chapter 5.
+    """
+    with atomic_path(path, suffix=".weights.h5") as temporary:
+        os.remove(temporary)  # Keras refuses to overwrite without asking
+        model.save_weights(temporary)
+    return sha256_file(path)
+
+
+def save_checkpoint(model: VAE, directory, manifest: dict) -> dict:
+    """Write ``model.weights.h5`` and ``manifest.json`` into ``directory``.
+
+    The manifest gains ``model`` (the model's config) and ``weights_sha256``;
+    the weights are written first, the manifest last, so a manifest on disk
+    always describes the weights beside it.
+
+    Returns:
+        the manifest as written.
+
+    Introduced in chapter 5.
+    """
+    directory = Path(directory)
+    digest = save_weights_atomic(model, directory / WEIGHTS_FILE)
+    manifest = {**manifest, "model": model.get_config(), "weights_sha256": digest}
+    write_json_atomic(directory / MANIFEST_FILE, manifest)
+    return manifest
+
+
+def read_manifest(directory) -> dict:
+    """The parsed ``manifest.json`` of a checkpoint folder. Introduced in chapter 5."""
+    path = Path(directory) / MANIFEST_FILE
+    if not path.is_file():
+        raise CheckpointError(f"no {MANIFEST_FILE} in {directory}")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path} is not valid JSON: {error}") from None
+    for key in ("model", "weights_sha256"):
+        if key not in manifest:
+            raise CheckpointError(f"{path} lacks the field {key!r}")
+    return manifest
+
+
+def load_checkpoint(directory) -> tuple[VAE, dict]:
+    """Rebuild the model of a checkpoint folder and load its verified weights.
+
+    The weights file's SHA-256 must equal the manifest's ``weights_sha256``:
+    a truncated, corrupted or swapped file is a :class:`CheckpointError`.
+
+    Returns:
+        ``(model, manifest)``.
+
+    Introduced in chapter 5.
+    """
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    weights = directory / WEIGHTS_FILE
+    if not weights.is_file():
+        raise CheckpointError(f"no {WEIGHTS_FILE} in {directory}")
+    found = sha256_file(weights)
+    if found != manifest["weights_sha256"]:
+        raise CheckpointError(
+            f"{weights} does not match its manifest (sha256 {found[:12]}..., "
+            f"expected {manifest['weights_sha256'][:12]}...): the file is corrupted or was replaced")
+    model = build_model(manifest["model"])
+    model.load_weights(weights)
+    return model, manifest

@@ -1,0 +1,262 @@
+"""Command line: ``python -m vae train | evaluate | sample``.
+
+Bad arguments exit with status 2 and one line on standard error; a failure
+while working (a corrupt checkpoint, say) exits with status 1 and one line;
+no traceback either way. Files are written atomically, so a failed or
+interrupted command leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+PROGRAM = "python -m vae"
+
+
+class UsageError(Exception):
+    """Bad arguments: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line and status 2."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _nonnegative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _add_model_choice(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--model", help="name of a shipped model (see vae/checkpoints/)")
+    group.add_argument("--checkpoint", type=Path, help="a checkpoint folder written by 'train'")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m vae``. Introduced in chapter 5."""
+    parser = _Parser(prog=PROGRAM, description="Train, evaluate and sample the book's VAEs on MNIST.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train a model on dynamically binarized MNIST (resumable)",
+                                description="Train a VAE on dynamically binarized MNIST. The run saves a "
+                                            "resume state after every epoch: run the same command again "
+                                            "to continue a run that was stopped.")
+    train.add_argument("--name", required=True, help="the run's name; its state goes to runs/NAME")
+    train.add_argument("--run-dir", type=Path, help="folder for the resume state (default runs/NAME)")
+    train.add_argument("--out", type=Path, help="folder for the final checkpoint (default: the run folder)")
+    train.add_argument("--architecture", choices=["conv", "mlp"], default="conv")
+    train.add_argument("--latent-dim", type=_positive_int, default=16)
+    train.add_argument("--filters", type=_positive_int, nargs=2, metavar=("F1", "F2"),
+                       help="conv: channels of the two stages (default 32 64)")
+    train.add_argument("--hidden", type=_positive_int, nargs="+",
+                       help="conv: one dense width (default 256); mlp: widths of the hidden layers "
+                            "(default 512 256)")
+    train.add_argument("--activation", help="mlp: hidden activation (default relu)")
+    train.add_argument("--epochs", type=_positive_int, default=10)
+    train.add_argument("--batch-size", type=_positive_int, default=128)
+    train.add_argument("--learning-rate", type=_positive_float, default=1e-3)
+    train.add_argument("--beta", type=_nonnegative_float, default=1.0, help="weight of the KL term")
+    train.add_argument("--kl-warmup-epochs", type=_nonnegative_float, default=0.0,
+                       help="epochs of linear KL annealing from 0 to beta")
+    train.add_argument("--seed", type=_seed, default=0)
+
+    evaluate = commands.add_parser("evaluate", help="test ELBO, importance-weighted NLL, active units",
+                                   description="Evaluate a model on the fixed binarized MNIST test set.")
+    _add_model_choice(evaluate)
+    evaluate.add_argument("--k", type=_positive_int, default=5000, help="importance samples per image")
+    evaluate.add_argument("--limit", type=_positive_int, help="evaluate only the first N test images")
+    evaluate.add_argument("--batch-size", type=_positive_int, default=100)
+    evaluate.add_argument("--seed", type=_seed, default=0)
+    evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
+    evaluate.add_argument("--record", action="store_true",
+                          help="also store the figures in the checkpoint's manifest under 'evaluations'")
+
+    sample = commands.add_parser("sample", help="draw images from the prior",
+                                 description="Decode codes drawn from the prior N(0, I) into images.")
+    _add_model_choice(sample)
+    sample.add_argument("-n", "--count", type=_positive_int, default=64)
+    sample.add_argument("--seed", type=_seed, default=0)
+    sample.add_argument("-o", "--output", type=Path, required=True, help="a .png grid or an .npz of images")
+    return parser
+
+
+# -- commands ------------------------------------------------------------------------
+def _load_model(args):
+    from vae import checkpoint, pretrained
+
+    if args.model is not None:
+        if args.model not in pretrained.available():
+            raise UsageError(f"{PROGRAM} {args.command}: no shipped model named {args.model!r}; "
+                             f"available: {', '.join(pretrained.available()) or 'none'}")
+        directory = pretrained.checkpoint_dir(args.model)
+    else:
+        directory = args.checkpoint
+        if not (directory / checkpoint.MANIFEST_FILE).is_file():
+            raise UsageError(f"{PROGRAM} {args.command}: {directory} is not a checkpoint folder "
+                             f"(no {checkpoint.MANIFEST_FILE})")
+    model, _ = checkpoint.load_checkpoint(directory)
+    return model, directory
+
+
+def _model_options(args) -> dict:
+    options: dict = {}
+    if args.architecture == "conv":
+        if args.activation is not None:
+            raise UsageError(f"{PROGRAM} train: --activation applies to --architecture mlp only")
+        if args.filters:
+            options["filters"] = list(args.filters)
+        if args.hidden:
+            if len(args.hidden) != 1:
+                raise UsageError(f"{PROGRAM} train: the conv architecture takes one --hidden width")
+            options["hidden"] = args.hidden[0]
+    else:
+        if args.filters:
+            raise UsageError(f"{PROGRAM} train: --filters applies to --architecture conv only")
+        if args.hidden:
+            options["hidden"] = list(args.hidden)
+        if args.activation:
+            import keras
+
+            try:
+                keras.activations.get(args.activation)
+            except ValueError:
+                raise UsageError(f"{PROGRAM} train: unknown activation {args.activation!r}") from None
+            options["activation"] = args.activation
+    return options
+
+
+def run_train(args) -> int:
+    from tqdm.auto import tqdm
+
+    from vae import training
+
+    config = training.TrainConfig(
+        architecture=args.architecture, latent_dim=args.latent_dim, model_options=_model_options(args),
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, beta=args.beta,
+        kl_warmup_epochs=args.kl_warmup_epochs, seed=args.seed)
+    run_dir = args.run_dir or Path("runs") / args.name
+    with tqdm(total=config.epochs, desc=f"training {args.name}", unit="epoch", file=sys.stderr,
+              disable=None) as bar:
+        def progress(record):
+            bar.update(record["epoch"] - bar.n)
+            bar.set_postfix(loss=f"{record['loss']:.2f}", val_loss=f"{record['val_loss']:.2f}")
+
+        _, manifest = training.train(config, run_dir, command=training.command_line(),
+                                     export_dir=args.out, progress=progress)
+    metrics = manifest["metrics"]
+    print(f"trained {args.name}: {manifest['epochs']} epochs in {manifest['seconds']:.0f} s "
+          f"({manifest['images_per_second']:.0f} images/s); test loss {metrics['val_loss']:.2f} nats "
+          f"(reconstruction {metrics['val_reconstruction']:.2f}, KL {metrics['val_kl']:.2f}); "
+          f"checkpoint in {args.out or run_dir}")
+    return 0
+
+
+def run_evaluate(args) -> int:
+    from tqdm.auto import tqdm
+
+    from vae import checkpoint, data, evaluation
+
+    model, directory = _load_model(args)
+    images, _ = data.binarized_test_set(limit=args.limit)
+    with tqdm(total=len(images), desc=f"evaluating (k={args.k})", unit="image", file=sys.stderr,
+              disable=None) as bar:
+        result = evaluation.evaluate(model, images, k=args.k, batch_size=args.batch_size, seed=args.seed,
+                                     progress=bar.update)
+    figures = result.as_dict()
+    if args.record:
+        manifest = checkpoint.read_manifest(directory)
+        key = f"k={result.k},n={result.n_images},seed={args.seed}"
+        manifest.setdefault("evaluations", {})[key] = figures
+        checkpoint.write_json_atomic(directory / checkpoint.MANIFEST_FILE, manifest)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        print(f"{result.n_images} test images, k = {result.k}")
+        print(f"  NLL (importance weighted)  {result.nll:9.2f} ± {result.nll_stderr:.2f} nats"
+              f"  ({result.nll_bits_per_dim:.4f} bits/dim)")
+        print(f"  ELBO                       {result.elbo:9.2f} nats")
+        print(f"  reconstruction -E log p    {result.reconstruction:9.2f} nats")
+        print(f"  KL(q || p)                 {result.kl:9.2f} nats")
+        print(f"  active units               {result.active_units:6d} of {result.latent_dim}")
+    return 0
+
+
+def run_sample(args) -> int:
+    import numpy as np
+
+    from vae.checkpoint import atomic_path
+    from vae.plotting import save_image_grid
+
+    suffix = args.output.suffix.lower()
+    if suffix not in (".png", ".npz"):
+        raise UsageError(f"{PROGRAM} sample: --output must end in .png or .npz, got {args.output}")
+    if not args.output.parent.is_dir():
+        raise UsageError(f"{PROGRAM} sample: the folder {args.output.parent} does not exist")
+    model, _ = _load_model(args)
+    images = model.sample(args.count, seed=args.seed).numpy()
+    with atomic_path(args.output, suffix=suffix) as temporary:
+        if suffix == ".png":
+            save_image_grid(images, temporary)
+        else:
+            np.savez_compressed(temporary, images=images)
+    print(f"wrote {args.count} prior samples to {args.output}")
+    return 0
+
+
+COMMANDS = {"train": run_train, "evaluate": run_evaluate, "sample": run_sample}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status. Introduced in chapter 5."""
+    try:
+        args = build_parser().parse_args(argv)
+        import vae  # noqa: F401  (imports TensorFlow silently before anything else does)
+
+        return COMMANDS[args.command](args)
+    except UsageError as error:
+        print(error, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROGRAM}: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as error:
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        return 1

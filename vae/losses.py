@@ -1,0 +1,265 @@
+"""Log-likelihoods, KL divergences and the bounds built from them.
+
+Every function returns one number per example, shape ``(batch,)``, in nats
+(natural-log units). Signs follow the maths: log-likelihoods and bounds are
+log-probabilities (usually negative); KL divergences are non-negative. A loss
+to minimise is the *negative* of a bound.
+"""
+
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+
+from vae.checks import check_images, check_positive_int
+from vae.seeding import stateless_seed
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _sum_over_pixels(per_pixel: tf.Tensor) -> tf.Tensor:
+    """Sum a ``(batch, ...)`` tensor over every axis but the first -> ``(batch,)``."""
+    return tf.reduce_sum(tf.reshape(per_pixel, [tf.shape(per_pixel)[0], -1]), axis=1)
+
+
+def bernoulli_log_likelihood(x, logits) -> tf.Tensor:
+    """log p(x | z) for a factorised Bernoulli decoder, from logits, in nats.
+
+    Computed as ``-softplus(-l) * x - softplus(l) * (1 - x)`` summed over pixels
+    (what ``tf.nn.sigmoid_cross_entropy_with_logits`` computes), which never
+    takes the log of a rounded-off sigmoid, so it is stable for large |logits|.
+
+    Args:
+        x: targets, ``(batch, 28, 28, 1)`` (any trailing shape), values in [0, 1].
+        logits: decoder outputs of the same shape; ``sigmoid(logits)`` is the
+            probability that a pixel is on.
+
+    Returns:
+        ``(batch,)`` log-likelihoods in nats (<= 0 for binary x).
+
+    Introduced in chapter 4.
+    """
+    x = tf.convert_to_tensor(x, tf.float32)
+    logits = tf.convert_to_tensor(logits, tf.float32)
+    per_pixel = -tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits)
+    return _sum_over_pixels(per_pixel)
+
+
+def gaussian_log_likelihood(x, mean, log_var) -> tf.Tensor:
+    """log N(x; mean, exp(log_var)) with a diagonal covariance, in nats.
+
+    Squared error is this up to a constant when ``log_var`` is fixed: that is
+    the Gaussian assumption behind an MSE reconstruction loss.
+
+    Args:
+        x: observations ``(batch, ...)``.
+        mean: means, same shape as ``x``.
+        log_var: log-variances, broadcastable to ``x`` (a scalar gives a fixed
+            variance shared by every pixel).
+
+    Returns:
+        ``(batch,)`` log-densities in nats.
+
+    Introduced in chapter 4.
+    """
+    x = tf.convert_to_tensor(x, tf.float32)
+    mean = tf.convert_to_tensor(mean, tf.float32)
+    log_var = tf.broadcast_to(tf.convert_to_tensor(log_var, tf.float32), tf.shape(x))
+    per_dim = -0.5 * (LOG_2PI + log_var + tf.square(x - mean) * tf.exp(-log_var))
+    return _sum_over_pixels(per_dim)
+
+
+def log_normal_density(z, mean, log_var) -> tf.Tensor:
+    """log N(z; mean, diag(exp(log_var))) summed over the last axis, in nats.
+
+    Args:
+        z: points ``(..., latent_dim)``.
+        mean, log_var: broadcastable to ``z``.
+
+    Returns:
+        log-densities of shape ``z.shape[:-1]``.
+
+    Introduced in chapter 4.
+    """
+    z = tf.convert_to_tensor(z, tf.float32)
+    mean = tf.convert_to_tensor(mean, tf.float32)
+    log_var = tf.convert_to_tensor(log_var, tf.float32)
+    per_dim = -0.5 * (LOG_2PI + log_var + tf.square(z - mean) * tf.exp(-log_var))
+    return tf.reduce_sum(per_dim, axis=-1)
+
+
+def kl_standard_normal(mean, log_var) -> tf.Tensor:
+    """KL( N(mean, diag(exp(log_var))) || N(0, I) ) in closed form, in nats.
+
+    ``0.5 * sum(exp(log_var) + mean**2 - 1 - log_var)`` over the latent axis.
+
+    Args:
+        mean, log_var: ``(batch, latent_dim)``.
+
+    Returns:
+        ``(batch,)`` KL divergences, >= 0.
+
+    Introduced in chapter 4.
+    """
+    mean = tf.convert_to_tensor(mean, tf.float32)
+    log_var = tf.convert_to_tensor(log_var, tf.float32)
+    return 0.5 * tf.reduce_sum(tf.exp(log_var) + tf.square(mean) - 1.0 - log_var, axis=-1)
+
+
+def kl_monte_carlo(z, mean, log_var) -> tf.Tensor:
+    """Single-sample Monte Carlo estimates of KL(q(z|x) || N(0, I)), in nats.
+
+    Each estimate is ``log q(z|x) - log p(z)`` at a sample ``z ~ q(z|x)``; their
+    average over samples is an unbiased estimate of :func:`kl_standard_normal`.
+
+    Args:
+        z: samples from q, ``(batch, latent_dim)`` or ``(samples, batch, latent_dim)``.
+        mean, log_var: q's parameters, ``(batch, latent_dim)``.
+
+    Returns:
+        estimates of shape ``z.shape[:-1]`` (one per sample; any sign).
+
+    Introduced in chapter 4.
+    """
+    log_q = log_normal_density(z, mean, log_var)
+    log_p = log_normal_density(z, 0.0, 0.0)
+    return log_q - log_p
+
+
+def _check_beta(beta) -> None:
+    if isinstance(beta, (int, float)) and (beta < 0 or not math.isfinite(beta)):
+        raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
+
+
+def elbo(model, x, beta=1.0, seed=None, log_likelihood=bernoulli_log_likelihood) -> tf.Tensor:
+    """The evidence lower bound per example, with one reparameterized sample.
+
+    ``E_q[log p(x|z)] - beta * KL(q(z|x) || p(z))``, the expectation estimated
+    with one sample and the KL in closed form. With ``beta == 1`` it is a lower
+    bound on ``log p(x)``; with any other beta it is a training objective, not
+    a bound.
+
+    Args:
+        model: a :class:`vae.models.VAE` (anything with ``encode``,
+            ``reparameterize`` and ``decode``).
+        x: images ``(batch, 28, 28, 1)`` in [0, 1].
+        beta: weight of the KL term (a number >= 0 or a scalar tensor).
+        seed: optional int for a reproducible sample.
+        log_likelihood: ``f(x, decoder_output) -> (batch,)``; the Bernoulli
+            default matches the package's decoders.
+
+    Returns:
+        ``(batch,)`` ELBO values in nats.
+
+    Introduced in chapter 4.
+    """
+    _check_beta(beta)
+    terms = elbo_terms(model, x, seed=seed, log_likelihood=log_likelihood)
+    return terms["log_likelihood"] - beta * terms["kl"]
+
+
+def elbo_terms(model, x, seed=None, log_likelihood=bernoulli_log_likelihood) -> dict[str, tf.Tensor]:
+    """The two terms of the ELBO per example: ``log_likelihood`` and ``kl``.
+
+    Args:
+        model: a :class:`vae.models.VAE`.
+        x: images ``(batch, 28, 28, 1)`` in [0, 1].
+        seed: optional int for a reproducible sample.
+        log_likelihood: ``f(x, decoder_output) -> (batch,)``.
+
+    Returns:
+        ``{"log_likelihood": (batch,), "kl": (batch,)}`` in nats.
+
+    Introduced in chapter 5.
+    """
+    mean, log_var = model.encode(x)
+    z = model.reparameterize(mean, log_var, seed=seed)
+    decoded = model.decode(z)
+    return {
+        "log_likelihood": log_likelihood(x, decoded),
+        "kl": kl_standard_normal(mean, log_var),
+    }
+
+
+def log_mean_exp(values, axis: int = 0) -> tf.Tensor:
+    """``log(mean(exp(values), axis))`` computed without overflow.
+
+    Introduced in chapter 6.
+    """
+    values = tf.convert_to_tensor(values, tf.float32)
+    count = tf.cast(tf.shape(values)[axis], tf.float32)
+    return tf.reduce_logsumexp(values, axis=axis) - tf.math.log(count)
+
+
+def _log_weights(model, x, mean, log_var, num_samples: int, seed, log_likelihood) -> tf.Tensor:
+    """``log p(x, z) - log q(z|x)`` for ``num_samples`` draws: ``(num_samples, batch)``."""
+    shape = tf.concat([[num_samples], tf.shape(mean)], axis=0)
+    if seed is None:
+        eps = tf.random.normal(shape)
+    else:
+        eps = tf.random.stateless_normal(shape, seed=seed)  # seed: the [seed, index] pair
+    z = mean + tf.exp(0.5 * log_var) * eps  # (k, batch, latent)
+    batch = tf.shape(mean)[0]
+    flat_z = tf.reshape(z, [-1, tf.shape(mean)[1]])
+    decoded = model.decode(flat_z)  # (k * batch, 28, 28, 1)
+    x_tiled = tf.tile(x, [num_samples, 1, 1, 1])
+    log_px_z = tf.reshape(log_likelihood(x_tiled, decoded), [num_samples, batch])
+    log_pz = log_normal_density(z, 0.0, 0.0)
+    log_qz = log_normal_density(z, mean, log_var)
+    return log_px_z + log_pz - log_qz
+
+
+def iwae_bound(model, x, k: int, chunk_size: int = 500, seed=None,
+               log_likelihood=bernoulli_log_likelihood) -> tf.Tensor:
+    """The importance-weighted bound log (1/k) sum_i p(x, z_i) / q(z_i|x), in nats.
+
+    Burda, Grosse and Salakhutdinov (2016). With ``k = 1`` it is a one-sample
+    ELBO; it rises toward ``log p(x)`` as ``k`` grows. The ``k`` samples are
+    drawn in chunks of ``chunk_size`` and combined with a running
+    log-sum-exp, so memory grows with ``batch * chunk_size``, not with ``k``:
+    k = 5000 on a batch of 100 digits needs about 160 MB per chunk of 500.
+
+    Args:
+        model: a :class:`vae.models.VAE`.
+        x: images ``(batch, 28, 28, 1)`` in [0, 1].
+        k: number of importance samples per image (>= 1).
+        chunk_size: samples drawn at once (>= 1).
+        seed: optional int; chunk ``c`` then uses the stateless seed ``(seed, c + 1)``.
+        log_likelihood: ``f(x, decoder_output) -> (batch,)``.
+
+    Returns:
+        ``(batch,)`` bound values in nats; ``-iwae_bound`` estimates the
+        negative log-likelihood.
+
+    Introduced in chapter 6.
+    """
+    k = check_positive_int(k, "k")
+    chunk_size = check_positive_int(chunk_size, "chunk_size")
+    x = check_images(x)
+    mean, log_var = model.encode(x)
+    running = None
+    for chunk_index, start in enumerate(range(0, k, chunk_size)):
+        size = min(chunk_size, k - start)
+        chunk_seed = None if seed is None else stateless_seed(seed, chunk_index + 1)
+        log_w = _log_weights(model, x, mean, log_var, size, chunk_seed, log_likelihood)
+        chunk_lse = tf.reduce_logsumexp(log_w, axis=0)
+        running = chunk_lse if running is None else tf.reduce_logsumexp(
+            tf.stack([running, chunk_lse]), axis=0)
+    return running - math.log(k)
+
+
+def nats_to_bits_per_dim(nats, dims: int = 784):
+    """Convert nats per image to bits per dimension: ``nats / (dims * ln 2)``.
+
+    Args:
+        nats: a number or array of nats per image (e.g. a negative log-likelihood).
+        dims: dimensions per image (784 for 28x28 MNIST).
+
+    Returns:
+        bits per dimension, same type and shape as ``nats``.
+
+    Introduced in chapter 1.
+    """
+    check_positive_int(dims, "dims")
+    return nats / (dims * math.log(2.0))

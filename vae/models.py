@@ -1,0 +1,311 @@
+"""Variational autoencoders for 28x28 images: a convolutional one and an MLP.
+
+Both share one contract (chapters, tests and the CLI rely on it):
+
+- ``encode(x) -> (mean, log_var)``, each ``(batch, latent_dim)``, from two
+  separate output heads;
+- ``reparameterize(mean, log_var, seed=None) -> z``, ``(batch, latent_dim)``,
+  valid for an unknown batch size inside ``tf.function``;
+- ``decode(z) -> logits`` shaped ``(batch, 28, 28, 1)``: a factorised
+  Bernoulli decoder, ``sigmoid(logits)`` is the probability a pixel is on;
+- ``sample(n, seed=None) -> images`` in [0, 1], ``(n, 28, 28, 1)``;
+- ``train_step``/``test_step`` so that ``model.fit(train, validation_data=test)``
+  reports ``loss`` (negative beta-ELBO), ``reconstruction`` (-E log p(x|z)) and
+  ``kl``, all in nats per image.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from vae import losses
+from vae.checks import IMAGE_SHAPE, check_images, check_latents, check_positive_int
+from vae.seeding import stateless_seed
+
+
+class VAE(keras.Model):
+    """Base class: a Gaussian encoder q(z|x), a Bernoulli decoder p(x|z), prior N(0, I).
+
+    Subclasses build ``self.encoder`` (images -> ``[mean, log_var]``) and
+    ``self.decoder`` (codes -> logits) as Keras functional models, so every
+    weight exists as soon as the object does and weights load without a
+    forward pass.
+
+    Args:
+        latent_dim: size of the code z.
+        seed: seed of the model's own noise generator (used when no explicit
+            seed is given to :meth:`reparameterize` or :meth:`sample`).
+        beta: initial weight of the KL term in the training loss; a
+            schedule may change it during training (:mod:`vae.training`).
+
+    Introduced in chapter 5.
+    """
+
+    architecture = "base"
+
+    def __init__(self, latent_dim: int, seed: int | None = None, beta: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
+        self.noise_seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.beta = keras.Variable(float(beta), trainable=False, name="beta", dtype="float32")
+        self.encoder = self.build_encoder()
+        self.decoder = self.build_decoder()
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+        self.built = True
+
+    # -- architecture, provided by subclasses -------------------------------------------
+    def build_encoder(self) -> keras.Model:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def build_decoder(self) -> keras.Model:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _gaussian_heads(self, hidden):
+        """Two separate dense heads on the same features: mean and log-variance."""
+        mean = keras.layers.Dense(self.latent_dim, name="mean")(hidden)
+        log_var = keras.layers.Dense(self.latent_dim, name="log_var")(hidden)
+        return [mean, log_var]
+
+    # -- the public contract ------------------------------------------------------------
+    def encode(self, x):
+        """Parameters of q(z|x): ``(mean, log_var)``, each ``(batch, latent_dim)``.
+
+        Introduced in chapter 3.
+        """
+        mean, log_var = self.encoder(check_images(x))
+        return mean, log_var
+
+    def reparameterize(self, mean, log_var, seed: int | None = None):
+        """Draw ``z = mean + exp(log_var / 2) * eps`` with ``eps ~ N(0, I)``.
+
+        The noise has the dynamic shape of ``mean`` (``tf.shape``), so it works
+        for any batch size inside ``tf.function``. With ``seed`` the draw is
+        stateless and repeatable; without it the model's seed generator
+        advances.
+
+        Args:
+            mean, log_var: ``(batch, latent_dim)``.
+            seed: optional int.
+
+        Returns:
+            ``z``, ``(batch, latent_dim)``.
+
+        Introduced in chapter 3.
+        """
+        mean = check_latents(mean, self.latent_dim)
+        log_var = check_latents(log_var, self.latent_dim)
+        eps = self._standard_normal(tf.shape(mean), seed)
+        return mean + tf.exp(0.5 * log_var) * eps
+
+    def decode(self, z):
+        """Bernoulli logits ``(batch, 28, 28, 1)`` for codes ``z`` ``(batch, latent_dim)``.
+
+        Introduced in chapter 3.
+        """
+        return self.decoder(check_latents(z, self.latent_dim))
+
+    def sample(self, n: int, seed: int | None = None):
+        """Generate ``n`` images from the prior: ``sigmoid(decode(z))``, ``z ~ N(0, I)``.
+
+        Returns the Bernoulli means (grey levels in [0, 1]), shape
+        ``(n, 28, 28, 1)``, which is what one shows; draw binary pixels from
+        them with ``tf.random.uniform(shape) < images`` if needed.
+
+        Introduced in chapter 5.
+        """
+        n = check_positive_int(n, "n")
+        z = self._standard_normal(tf.constant([n, self.latent_dim]), seed)
+        return tf.sigmoid(self.decode(z))
+
+    def reconstruct(self, x, sample: bool = False, seed: int | None = None):
+        """Reconstructions ``sigmoid(decode(z))`` in [0, 1], ``(batch, 28, 28, 1)``.
+
+        ``z`` is the posterior mean unless ``sample`` is true, in which case it
+        is one draw from q(z|x).
+
+        Introduced in chapter 5.
+        """
+        mean, log_var = self.encode(x)
+        z = self.reparameterize(mean, log_var, seed=seed) if sample else mean
+        return tf.sigmoid(self.decode(z))
+
+    def call(self, x, training: bool = False):
+        """Reconstruction logits: from a sampled code when training, else from the mean."""
+        mean, log_var = self.encode(x)
+        z = self.reparameterize(mean, log_var) if training else mean
+        return self.decode(z)
+
+    # -- training -----------------------------------------------------------------------
+    def compute_losses(self, x, seed: int | None = None) -> dict[str, tf.Tensor]:
+        """Batch means, in nats per image, of the three quantities ``fit`` reports.
+
+        ``reconstruction = -E_q log p(x|z)`` (one sample), ``kl = KL(q(z|x) || p(z))``
+        (closed form) and ``loss = reconstruction + beta * kl``.
+
+        Introduced in chapter 5.
+        """
+        terms = losses.elbo_terms(self, x, seed=seed)
+        reconstruction = -tf.reduce_mean(terms["log_likelihood"])
+        kl = tf.reduce_mean(terms["kl"])
+        return {"loss": reconstruction + self.beta * kl, "reconstruction": reconstruction, "kl": kl}
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
+
+    def _record(self, values: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        self.loss_tracker.update_state(values["loss"])
+        self.reconstruction_tracker.update_state(values["reconstruction"])
+        self.kl_tracker.update_state(values["kl"])
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        """One gradient step on a batch; returns the running means of the metrics."""
+        x = _images_of(data)
+        with tf.GradientTape() as tape:
+            values = self.compute_losses(x)
+        gradients = tape.gradient(values["loss"], self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        return self._record(values)
+
+    def test_step(self, data):
+        """Metrics on a validation batch, no update."""
+        return self._record(self.compute_losses(_images_of(data)))
+
+    # -- helpers ------------------------------------------------------------------------
+    def _standard_normal(self, shape, seed):
+        if seed is None:
+            return keras.random.normal(shape, seed=self.seed_generator)
+        return tf.random.stateless_normal(shape, seed=stateless_seed(seed, 0))
+
+    def get_config(self) -> dict:
+        """The constructor arguments, plus ``architecture``, as plain JSON types."""
+        return {"architecture": self.architecture, "latent_dim": self.latent_dim, "seed": self.noise_seed}
+
+
+def _images_of(data):
+    """``fit`` may hand ``x``, ``(x,)`` or ``(x, y)``; the VAE uses only ``x``."""
+    if isinstance(data, (tuple, list)):
+        data = data[0]
+    return check_images(data)
+
+
+class ConvVAE(VAE):
+    """Convolutional VAE: two stride-2 convolutions down, transposed convolutions up.
+
+    Encoder: 28x28x1 -> conv(f1, stride 2) -> 14x14 -> conv(f2, stride 2) -> 7x7
+    -> dense(hidden) -> mean, log_var heads. Decoder: dense(hidden) -> dense(7*7*f2)
+    -> 7x7 -> transposed conv(f2, stride 2) -> 14x14 -> transposed conv(f1,
+    stride 2) -> 28x28 -> transposed conv(1) -> logits.
+
+    Args:
+        latent_dim: size of z.
+        filters: channels of the two convolution stages.
+        hidden: units of the dense layer on each side.
+        seed, beta: see :class:`VAE`.
+
+    Introduced in chapter 5.
+    """
+
+    architecture = "conv"
+
+    def __init__(self, latent_dim: int = 16, filters=(32, 64), hidden: int = 256, **kwargs):
+        self.filters = tuple(check_positive_int(f, "filters") for f in filters)
+        if len(self.filters) != 2:
+            raise ValueError(f"filters must hold two channel counts, got {filters!r}")
+        self.hidden = check_positive_int(hidden, "hidden")
+        super().__init__(latent_dim, **kwargs)
+
+    def build_encoder(self) -> keras.Model:
+        images = keras.Input(IMAGE_SHAPE, name="images")
+        h = images
+        for i, channels in enumerate(self.filters):
+            h = keras.layers.Conv2D(channels, 3, strides=2, padding="same", activation="relu",
+                                    name=f"conv{i + 1}")(h)
+        h = keras.layers.Flatten(name="flatten")(h)
+        h = keras.layers.Dense(self.hidden, activation="relu", name="dense")(h)
+        return keras.Model(images, self._gaussian_heads(h), name="encoder")
+
+    def build_decoder(self) -> keras.Model:
+        f1, f2 = self.filters
+        z = keras.Input((self.latent_dim,), name="z")
+        h = keras.layers.Dense(self.hidden, activation="relu", name="dense")(z)
+        h = keras.layers.Dense(7 * 7 * f2, activation="relu", name="project")(h)
+        h = keras.layers.Reshape((7, 7, f2), name="to_feature_map")(h)
+        h = keras.layers.Conv2DTranspose(f2, 3, strides=2, padding="same", activation="relu", name="up1")(h)
+        h = keras.layers.Conv2DTranspose(f1, 3, strides=2, padding="same", activation="relu", name="up2")(h)
+        logits = keras.layers.Conv2DTranspose(1, 3, padding="same", name="logits")(h)
+        return keras.Model(z, logits, name="decoder")
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "filters": list(self.filters), "hidden": self.hidden}
+
+
+class MLPVAE(VAE):
+    """Fully connected VAE: 784 -> hidden... -> z -> reversed hidden... -> 784.
+
+    ``MLPVAE(latent_dim=50, hidden=(200, 200), activation="tanh")`` is the
+    one-stochastic-layer model of Burda, Grosse and Salakhutdinov (2016).
+
+    Args:
+        latent_dim: size of z.
+        hidden: units of the encoder's hidden layers (the decoder mirrors them).
+        activation: Keras activation name of the hidden layers.
+        seed, beta: see :class:`VAE`.
+
+    Introduced in chapter 5.
+    """
+
+    architecture = "mlp"
+
+    def __init__(self, latent_dim: int = 20, hidden=(512, 256), activation: str = "relu", **kwargs):
+        self.hidden = tuple(check_positive_int(h, "hidden") for h in hidden)
+        if not self.hidden:
+            raise ValueError("hidden must name at least one layer size")
+        self.activation = str(activation)
+        keras.activations.get(self.activation)  # fails early on an unknown name
+        super().__init__(latent_dim, **kwargs)
+
+    def build_encoder(self) -> keras.Model:
+        images = keras.Input(IMAGE_SHAPE, name="images")
+        h = keras.layers.Flatten(name="flatten")(images)
+        for i, units in enumerate(self.hidden):
+            h = keras.layers.Dense(units, activation=self.activation, name=f"dense{i + 1}")(h)
+        return keras.Model(images, self._gaussian_heads(h), name="encoder")
+
+    def build_decoder(self) -> keras.Model:
+        z = keras.Input((self.latent_dim,), name="z")
+        h = z
+        for i, units in enumerate(reversed(self.hidden)):
+            h = keras.layers.Dense(units, activation=self.activation, name=f"dense{i + 1}")(h)
+        h = keras.layers.Dense(784, name="logits")(h)
+        logits = keras.layers.Reshape(IMAGE_SHAPE, name="to_image")(h)
+        return keras.Model(z, logits, name="decoder")
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "hidden": list(self.hidden), "activation": self.activation}
+
+
+ARCHITECTURES = {"conv": ConvVAE, "mlp": MLPVAE}
+
+
+def build_model(config: dict) -> VAE:
+    """Build a model from ``get_config()`` output, e.g. a checkpoint manifest's ``model``.
+
+    Args:
+        config: ``{"architecture": "conv" | "mlp", "latent_dim": ..., ...}``.
+
+    Introduced in chapter 5.
+    """
+    config = dict(config)
+    name = config.pop("architecture", None)
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {name!r}; expected one of {sorted(ARCHITECTURES)}")
+    try:
+        return ARCHITECTURES[name](**config)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"bad configuration for the {name} architecture: {error}") from None

@@ -1,0 +1,291 @@
+"""Training: β schedules, a resumable training run, and its manifest.
+
+``train(config, run_dir)`` trains a model epoch by epoch with ``model.fit``
+on dynamically binarized MNIST. After every epoch it saves a complete resume
+state (weights, optimizer variables, noise-generator state, history) in a
+fresh folder and only then points ``run_dir/latest.json`` at it, so a run
+killed at any moment restarts from its last finished epoch; with op
+determinism on, the resumed run ends with the same weights as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from vae import checkpoint, data
+from vae.checks import check_positive_int
+from vae.models import VAE, build_model
+
+BetaSchedule = Callable[[float], float]
+
+
+# -- β schedules ---------------------------------------------------------------------
+def constant_beta(beta: float = 1.0) -> BetaSchedule:
+    """A schedule that keeps β fixed. Introduced in chapter 8."""
+    _check_nonnegative(beta, "beta")
+    return lambda epoch: float(beta)
+
+
+def linear_kl_warmup(warmup_epochs: float, beta: float = 1.0, start: float = 0.0) -> BetaSchedule:
+    """KL annealing: β rises linearly from ``start`` to ``beta`` over ``warmup_epochs``.
+
+    The schedule takes the training progress in (fractional) epochs, so β
+    moves a little at every batch rather than in steps once an epoch.
+
+    Introduced in chapter 8.
+    """
+    _check_nonnegative(beta, "beta")
+    _check_nonnegative(start, "start")
+    _check_nonnegative(warmup_epochs, "warmup_epochs")
+    if warmup_epochs == 0:
+        return constant_beta(beta)
+
+    def schedule(epoch: float) -> float:
+        fraction = min(max(epoch / warmup_epochs, 0.0), 1.0)
+        return float(start + (beta - start) * fraction)
+
+    return schedule
+
+
+def _check_nonnegative(value, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+class BetaScheduler(keras.callbacks.Callback):
+    """Sets ``model.beta`` from a schedule before every training batch.
+
+    Args:
+        schedule: maps progress in epochs (e.g. 2.5 = half-way through the
+            third epoch) to β.
+        steps_per_epoch: batches in one epoch.
+        initial_epoch: epochs already done (when ``fit`` is called per epoch).
+
+    Introduced in chapter 8.
+    """
+
+    def __init__(self, schedule: BetaSchedule, steps_per_epoch: int, initial_epoch: int = 0):
+        super().__init__()
+        self.schedule = schedule
+        self.steps_per_epoch = check_positive_int(steps_per_epoch, "steps_per_epoch")
+        self.epoch = initial_epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.model.beta.assign(self.schedule(self.epoch + batch / self.steps_per_epoch))
+
+
+# -- configuration -------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (recorded in its manifest).
+
+    Attributes:
+        architecture: "conv" or "mlp".
+        latent_dim: size of z.
+        model_options: extra constructor arguments (filters, hidden, activation).
+        epochs: passes over the 60,000 training digits.
+        batch_size: images per gradient step.
+        learning_rate: Adam's step size.
+        beta: final weight of the KL term.
+        kl_warmup_epochs: epochs of linear KL annealing from 0 to beta (0 = none).
+        seed: seeds the weights, the shuffling, the binarization and the noise.
+
+    Introduced in chapter 5.
+    """
+
+    architecture: str = "conv"
+    latent_dim: int = 16
+    model_options: dict = dataclasses.field(default_factory=dict)
+    epochs: int = 10
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    beta: float = 1.0
+    kl_warmup_epochs: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self):
+        check_positive_int(self.latent_dim, "latent_dim")
+        check_positive_int(self.epochs, "epochs")
+        check_positive_int(self.batch_size, "batch_size")
+        _check_nonnegative(self.beta, "beta")
+        _check_nonnegative(self.kl_warmup_epochs, "kl_warmup_epochs")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
+
+    def model_config(self) -> dict:
+        return {"architecture": self.architecture, "latent_dim": self.latent_dim,
+                "seed": self.seed, **self.model_options}
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def new_model(config: TrainConfig) -> VAE:
+    """A freshly initialised, compiled model for ``config``. Introduced in chapter 5."""
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(config.model_config())
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def beta_schedule(config: TrainConfig) -> BetaSchedule:
+    """The β schedule a config asks for. Introduced in chapter 8."""
+    return linear_kl_warmup(config.kl_warmup_epochs, config.beta)
+
+
+# -- resume state --------------------------------------------------------------------
+LATEST_FILE = "latest.json"
+
+
+def _save_state(model: VAE, run_dir: Path, progress: dict) -> None:
+    """Write a complete resume state in a new folder, then point latest.json at it."""
+    state_dir = run_dir / f"state-{progress['epochs_done']:04d}"
+    if state_dir.exists():
+        shutil.rmtree(state_dir)
+    state_dir.mkdir(parents=True)
+    checkpoint.save_weights_atomic(model, state_dir / checkpoint.WEIGHTS_FILE)
+    optimizer_store: dict = {}
+    model.optimizer.save_own_variables(optimizer_store)
+    np.savez(state_dir / "optimizer.npz", **optimizer_store)
+    np.save(state_dir / "noise_state.npy", np.asarray(model.seed_generator.state.numpy()))
+    checkpoint.write_json_atomic(state_dir / "progress.json", progress)
+    checkpoint.write_json_atomic(run_dir / LATEST_FILE, {"state": state_dir.name})
+    for old in run_dir.glob("state-*"):
+        if old != state_dir:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _load_state(model: VAE, run_dir: Path) -> dict | None:
+    """Restore the last finished epoch into ``model``; None if the run is new."""
+    pointer = run_dir / LATEST_FILE
+    if not pointer.is_file():
+        return None
+    state_dir = run_dir / json.loads(pointer.read_text())["state"]
+    model.load_weights(state_dir / checkpoint.WEIGHTS_FILE)
+    with np.load(state_dir / "optimizer.npz", allow_pickle=False) as store:
+        model.optimizer.load_own_variables({key: store[key] for key in store.files})
+    model.seed_generator.state.assign(np.load(state_dir / "noise_state.npy", allow_pickle=False))
+    return json.loads((state_dir / "progress.json").read_text())
+
+
+# -- the training run ----------------------------------------------------------------
+def versions() -> dict:
+    """Versions of the software a result depends on. Introduced in chapter 5."""
+    from vae import __version__
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "numpy": np.__version__, "vae": __version__}
+
+
+def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
+          command: str | None = None, export_dir=None, progress: Callable[[dict], None] | None = None) -> tuple[VAE, dict]:
+    """Train (or resume) a model and write its checkpoint into ``run_dir``.
+
+    Args:
+        config: the run's :class:`TrainConfig`.
+        run_dir: folder for the resume state and the final checkpoint. A
+            folder holding a run with a different config is refused.
+        train_images: grey training images ``(N, 28, 28, 1)`` in [0, 1];
+            default the 60,000 MNIST training digits (binarized afresh each epoch).
+        test_images: binary validation images; default the fixed binarized
+            MNIST test set.
+        command: the command line to record in the manifest.
+        export_dir: where to write the final checkpoint (default ``run_dir``),
+            e.g. ``vae/checkpoints/NAME`` to ship it.
+        progress: called after each epoch with that epoch's record.
+
+    Returns:
+        ``(model, manifest)``; the checkpoint is ``model.weights.h5`` with
+        ``manifest.json`` in ``export_dir`` (default ``run_dir``).
+
+    Introduced in chapter 5.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _claim_run_dir(run_dir, config)
+    uses_mnist = train_images is None
+    if train_images is None:
+        train_images, _ = data.load_mnist("train")
+    if test_images is None:
+        test_images, _ = data.binarized_test_set()
+    model = new_model(config)
+    state = _load_state(model, run_dir) or {"epochs_done": 0, "history": [], "seconds": 0.0, "cpu_seconds": 0.0}
+    steps_per_epoch = -(-len(train_images) // config.batch_size)
+    validation = data.evaluation_batches(test_images, batch_size=500)
+    schedule = beta_schedule(config)
+    for epoch in range(state["epochs_done"], config.epochs):
+        wall, cpu = time.perf_counter(), time.process_time()
+        batches = data.training_batches(train_images, config.batch_size, epoch=epoch, seed=config.seed)
+        history = model.fit(batches, epochs=epoch + 1, initial_epoch=epoch, validation_data=validation,
+                            callbacks=[BetaScheduler(schedule, steps_per_epoch, epoch)], verbose=0,
+                            shuffle=False)
+        record = {"epoch": epoch + 1, "beta": float(model.beta.numpy()),
+                  **{key: float(values[-1]) for key, values in history.history.items()}}
+        state = {"epochs_done": epoch + 1, "history": state["history"] + [record],
+                 "seconds": state["seconds"] + time.perf_counter() - wall,
+                 "cpu_seconds": state["cpu_seconds"] + time.process_time() - cpu}
+        _save_state(model, run_dir, state)
+        if progress is not None:
+            progress(record)
+    manifest = {
+        "command": command,
+        "train_config": config.as_dict(),
+        "data": {"train": "MNIST training digits, dynamically binarized" if uses_mnist else "caller-supplied",
+                 "train_sha256": data.MNIST_SHA256["x_train"] if uses_mnist else _array_sha256(train_images),
+                 "test_binarization_seed": data.TEST_BINARIZATION_SEED if uses_mnist else None,
+                 "train_images": int(len(train_images))},
+        "epochs": state["epochs_done"],
+        "seconds": round(state["seconds"], 1),
+        "cpu_seconds": round(state["cpu_seconds"], 1),
+        "images_per_second": round(state["epochs_done"] * len(train_images) / max(state["seconds"], 1e-9), 1),
+        "metrics": state["history"][-1],
+        "history": state["history"],
+        "versions": versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    manifest = checkpoint.save_checkpoint(model, export_dir or run_dir, manifest)
+    return model, manifest
+
+
+def _array_sha256(array) -> str:
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def _claim_run_dir(run_dir: Path, config: TrainConfig) -> None:
+    """Record the config in a run folder; refuse a folder of a different run.
+
+    Only ``epochs`` may change between calls: a finished run can be extended.
+    """
+    config_file = run_dir / "train_config.json"
+    wanted = json.loads(json.dumps(config.as_dict()))
+    if config_file.is_file():
+        recorded = json.loads(config_file.read_text())
+        if {**recorded, "epochs": None} != {**wanted, "epochs": None}:
+            raise ValueError(f"{run_dir} holds a run with another configuration "
+                             f"({config_file}); choose a new folder or delete it")
+    checkpoint.write_json_atomic(config_file, wanted)
+
+
+def command_line() -> str:
+    """The current command line, as recorded in manifests. Introduced in chapter 5."""
+    return " ".join(["python -m vae", *sys.argv[1:]])
