@@ -48,6 +48,7 @@ def atomic_path(target, suffix: str = ""):
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent)
     os.close(handle)
+    os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp makes 0600; give what open() would
     try:
         yield Path(temporary)
         os.replace(temporary, target)
@@ -55,6 +56,12 @@ def atomic_path(target, suffix: str = ""):
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
         raise
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_json_atomic(path, data: dict) -> None:

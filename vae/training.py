@@ -12,6 +12,7 @@ uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import platform
 import shutil
@@ -266,8 +267,6 @@ def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
 
 
 def _array_sha256(array) -> str:
-    import hashlib
-
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 

@@ -1,0 +1,119 @@
+"""python -m vae: help, exit codes, and the train -> evaluate -> sample path."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vae import checkpoint
+from vae.cli import main
+
+
+def run_module(*args):
+    return subprocess.run([sys.executable, "-m", "vae", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_help_works_as_a_module():
+    result = run_module("--help")
+    assert result.returncode == 0
+    assert "train" in result.stdout and "evaluate" in result.stdout and "sample" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "sample"])
+def test_each_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    assert "usage: python -m vae " + command in capsys.readouterr().out
+
+
+def test_a_bad_argument_exits_2_with_one_line_and_no_traceback():
+    result = run_module("train", "--name", "x", "--epochs", "zero")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "--epochs" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "required"),
+    (["fly"], "invalid choice"),
+    (["train"], "--name"),
+    (["train", "--name", "x", "--latent-dim", "0"], "positive integer"),
+    (["train", "--name", "x", "--learning-rate", "0"], "> 0"),
+    (["train", "--name", "x", "--architecture", "mlp", "--filters", "8", "16"], "--filters applies"),
+    (["train", "--name", "x", "--hidden", "8", "16"], "one --hidden width"),
+    (["train", "--name", "x", "--architecture", "mlp", "--activation", "wiggle"], "unknown activation"),
+    (["evaluate", "--model", "no-such-model"], "no shipped model"),
+    (["evaluate", "--model", "a", "--checkpoint", "b"], "not allowed with"),
+    (["evaluate", "--checkpoint", "/nonexistent"], "not a checkpoint folder"),
+    (["sample", "--checkpoint", "/nonexistent", "-o", "x.gif"], "must end in .png or .npz"),
+])
+def test_bad_arguments_exit_2_with_a_one_line_message(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.strip().count("\n") == 0
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One real CLI training run: a tiny MLP, one epoch over the 60,000 digits."""
+    run_dir = tmp_path_factory.mktemp("run")
+    status = main(["train", "--name", "tiny", "--run-dir", str(run_dir), "--architecture", "mlp",
+                   "--hidden", "16", "--latent-dim", "2", "--epochs", "1", "--batch-size", "1000"])
+    assert status == 0
+    return run_dir
+
+
+def test_train_writes_a_loadable_checkpoint_and_records_the_command(trained):
+    model, manifest = checkpoint.load_checkpoint(trained)
+    assert model.latent_dim == 2 and manifest["epochs"] == 1
+    assert manifest["command"].startswith("python -m vae ")
+
+
+def test_evaluate_prints_json_and_can_record_it(trained, capsys):
+    assert main(["evaluate", "--checkpoint", str(trained), "--k", "5", "--limit", "50", "--json",
+                 "--record"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["n_images"] == 50 and figures["k"] == 5
+    recorded = checkpoint.read_manifest(trained)["evaluations"]["k=5,n=50,seed=0"]
+    assert recorded == figures
+    checkpoint.load_checkpoint(trained)  # recording did not break the checkpoint
+
+
+def test_evaluate_prints_a_readable_table(trained, capsys):
+    assert main(["evaluate", "--checkpoint", str(trained), "--k", "2", "--limit", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "NLL (importance weighted)" in out and "active units" in out
+
+
+@pytest.mark.parametrize("suffix", [".png", ".npz"])
+def test_sample_writes_images(trained, tmp_path, suffix):
+    output = tmp_path / f"samples{suffix}"
+    assert main(["sample", "--checkpoint", str(trained), "-n", "6", "-o", str(output)]) == 0
+    if suffix == ".npz":
+        with np.load(output) as archive:
+            assert archive["images"].shape == (6, 28, 28, 1)
+    else:
+        assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_corrupted_checkpoint_exits_1_with_one_line_and_writes_nothing(trained, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in (checkpoint.WEIGHTS_FILE, checkpoint.MANIFEST_FILE):
+        (broken / name).write_bytes((trained / name).read_bytes())
+    (broken / checkpoint.WEIGHTS_FILE).write_bytes(b"not hdf5")
+    output = tmp_path / "out.png"
+    assert main(["sample", "--checkpoint", str(broken), "-o", str(output)]) == 1
+    err = capsys.readouterr().err
+    assert "does not match its manifest" in err and err.strip().count("\n") == 0
+    assert not output.exists()
+
+
+def test_a_run_folder_of_another_run_exits_1(trained, capsys):
+    status = main(["train", "--name", "tiny", "--run-dir", str(trained), "--architecture", "mlp",
+                   "--hidden", "32", "--latent-dim", "2", "--epochs", "1"])
+    assert status == 1
+    assert "another configuration" in capsys.readouterr().err

@@ -1,0 +1,120 @@
+"""vae.training: β schedules, configs, and a resumable training run."""
+
+import hashlib
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from vae import data, training
+
+
+def test_constant_beta_never_changes():
+    schedule = training.constant_beta(4.0)
+    assert [schedule(e) for e in (0, 0.5, 100)] == [4.0, 4.0, 4.0]
+
+
+def test_linear_kl_warmup_rises_from_start_to_beta_then_stays():
+    schedule = training.linear_kl_warmup(warmup_epochs=10, beta=2.0)
+    assert schedule(0) == 0.0
+    assert schedule(2.5) == pytest.approx(0.5)
+    assert schedule(10) == 2.0 and schedule(50) == 2.0
+
+
+def test_zero_warmup_is_a_constant_schedule():
+    assert training.linear_kl_warmup(0, beta=1.5)(0) == 1.5
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("inf"), float("nan"), "1"])
+def test_schedules_refuse_bad_numbers(bad):
+    with pytest.raises(ValueError):
+        training.linear_kl_warmup(5, beta=bad)
+
+
+def test_beta_scheduler_moves_beta_within_the_epoch(mlp_model, binary_images):
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(float(self.model.beta.numpy()))
+
+    mlp_model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    batches = tf.data.Dataset.from_tensor_slices(binary_images).batch(2)  # 4 steps
+    scheduler = training.BetaScheduler(training.linear_kl_warmup(2, beta=1.0), steps_per_epoch=4)
+    mlp_model.fit(batches, epochs=2, verbose=0, shuffle=False, callbacks=[scheduler, Record()])
+    assert seen == pytest.approx([0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875])
+
+
+@pytest.mark.parametrize("field, value", [("latent_dim", 0), ("epochs", 0), ("batch_size", -1),
+                                          ("learning_rate", 0.0), ("beta", -0.1), ("seed", -1)])
+def test_train_config_refuses_bad_values(field, value):
+    with pytest.raises(ValueError, match=field):
+        training.TrainConfig(**{field: value})
+
+
+TINY = dict(architecture="mlp", latent_dim=2, model_options={"hidden": [16]}, batch_size=64, seed=5)
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    images, _ = data.load_mnist("test")
+    return images[:256], data.binarize(images[256:320], seed=0)
+
+
+def test_train_writes_a_checkpoint_with_its_manifest(tmp_path, tiny_data):
+    config = training.TrainConfig(epochs=2, **TINY)
+    model, manifest = training.train(config, tmp_path, *tiny_data, command="test")
+    assert (tmp_path / "model.weights.h5").is_file()
+    on_disk = json.loads((tmp_path / "manifest.json").read_text())
+    assert on_disk == manifest
+    assert manifest["epochs"] == 2 and len(manifest["history"]) == 2
+    assert manifest["train_config"] == config.as_dict()
+    assert manifest["model"] == model.get_config()
+    assert manifest["data"]["train_sha256"] == hashlib.sha256(tiny_data[0].tobytes()).hexdigest()
+    assert set(manifest["versions"]) >= {"python", "tensorflow", "keras", "numpy", "vae"}
+    assert manifest["seconds"] > 0 and manifest["cpu_seconds"] > 0
+    assert np.isfinite(manifest["metrics"]["val_loss"])
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_run_killed_after_an_epoch_resumes_and_ends_like_an_uninterrupted_one(tmp_path, tiny_data):
+    config = training.TrainConfig(epochs=3, **TINY)
+    straight, _ = training.train(config, tmp_path / "straight", *tiny_data)
+
+    def kill_after_first_epoch(record):
+        if record["epoch"] == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        training.train(config, tmp_path / "resumed", *tiny_data, progress=kill_after_first_epoch)
+    assert not (tmp_path / "resumed" / "manifest.json").exists()
+    epochs_run = []
+    resumed, manifest = training.train(config, tmp_path / "resumed", *tiny_data,
+                                       progress=lambda r: epochs_run.append(r["epoch"]))
+    assert epochs_run == [2, 3]
+    assert manifest["epochs"] == 3 and [r["epoch"] for r in manifest["history"]] == [1, 2, 3]
+    for a, b in zip(straight.weights, resumed.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+def test_a_run_folder_of_another_configuration_is_refused(tmp_path, tiny_data):
+    training.train(training.TrainConfig(epochs=1, **TINY), tmp_path, *tiny_data)
+    other = training.TrainConfig(epochs=1, **{**TINY, "latent_dim": 3})
+    with pytest.raises(ValueError, match="another configuration"):
+        training.train(other, tmp_path, *tiny_data)
+
+
+def test_a_finished_run_can_be_extended_by_more_epochs(tmp_path, tiny_data):
+    training.train(training.TrainConfig(epochs=1, **TINY), tmp_path, *tiny_data)
+    _, manifest = training.train(training.TrainConfig(epochs=2, **TINY), tmp_path, *tiny_data)
+    assert [r["epoch"] for r in manifest["history"]] == [1, 2]
+
+
+def test_only_the_last_resume_state_is_kept(tmp_path, tiny_data):
+    training.train(training.TrainConfig(epochs=3, **TINY), tmp_path, *tiny_data)
+    assert sorted(p.name for p in tmp_path.glob("state-*")) == ["state-0003"]
