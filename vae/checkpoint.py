@@ -73,12 +73,29 @@ def write_json_atomic(path, data: dict) -> None:
 def save_weights_atomic(model: VAE, path) -> str:
     """Save the model's weights to ``path`` (a ``.weights.h5``) atomically; return its SHA-256.
 
+    Only the model's own variables are written, never an optimizer's: a
+    compiled Keras model would otherwise add Adam's two moment estimates and
+    triple the file.
+
     Introduced in chapter 5.
     """
+    bare = build_model(model.get_config())
+    bare.set_weights(model.get_weights())
     with atomic_path(path, suffix=".weights.h5") as temporary:
         os.remove(temporary)  # Keras refuses to overwrite without asking
-        model.save_weights(temporary)
+        bare.save_weights(temporary)
     return sha256_file(path)
+
+
+def load_weights_into(model: VAE, path) -> None:
+    """Load a ``.weights.h5`` written by :func:`save_weights_atomic` into ``model``.
+
+    Works for a compiled model too (the file holds no optimizer state, which
+    Keras would otherwise warn about). Introduced in chapter 5.
+    """
+    bare = build_model(model.get_config())
+    bare.load_weights(path)
+    model.set_weights(bare.get_weights())
 
 
 def save_checkpoint(model: VAE, directory, manifest: dict) -> dict:

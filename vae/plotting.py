@@ -52,3 +52,92 @@ def save_image_grid(images, path, columns: int | None = None) -> None:
 
     matplotlib.image.imsave(path, 1.0 - tile_images(images, columns), cmap="gray", vmin=0.0, vmax=1.0,
                             format="png")
+
+
+def show_images(images, title: str | None = None, columns: int | None = None, ax=None):
+    """Draw images as one grid, ink dark on white, on ``ax`` (a new figure if None).
+
+    Args:
+        images: ``(n, 28, 28, 1)`` in [0, 1].
+        title: what the grid shows; say whether they are data, reconstructions
+            or samples from the prior.
+        columns: images per row.
+
+    Returns:
+        the matplotlib ``Axes``.
+
+    Introduced in chapter 1.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    ax.imshow(1.0 - tile_images(images, columns), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def show_rows(rows: dict, title: str | None = None, width: float = 8.0):
+    """One labelled row of images per entry, e.g. ``{"data": x, "reconstruction": r}``.
+
+    Every row should hold the same number of images, so that columns line up
+    (column j of each row is about the same digit).
+
+    Returns:
+        the matplotlib ``Figure``.
+
+    Introduced in chapter 2.
+    """
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        raise ValueError("rows must name at least one row of images")
+    counts = {len(images) for images in rows.values()}
+    if len(counts) != 1:
+        raise ValueError(f"every row must hold the same number of images, got {sorted(counts)}")
+    (count,) = counts
+    figure, axes = plt.subplots(len(rows), 1, figsize=(width, width / count * len(rows) * 1.15 + 0.3),
+                                squeeze=False)
+    for ax, (label, images) in zip(axes[:, 0], rows.items()):
+        show_images(images, columns=count, ax=ax)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def plot_history(history, keys=("loss", "val_loss"), ax=None, ylabel: str = "nats per image"):
+    """Training curves: one line per key against the epoch.
+
+    Args:
+        history: a Keras ``History.history`` dict, or a manifest's ``history``
+            (a list of per-epoch records).
+        keys: which series to draw.
+
+    Returns:
+        the matplotlib ``Axes``.
+
+    Introduced in chapter 5.
+    """
+    import matplotlib.pyplot as plt
+
+    if isinstance(history, list):
+        history = {key: [record[key] for record in history] for key in keys}
+    missing = [key for key in keys if key not in history]
+    if missing:
+        raise ValueError(f"history has no series {missing}; it has {sorted(history)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.2))
+    for key in keys:
+        values = history[key]
+        ax.plot(range(1, len(values) + 1), values, marker="o" if len(values) < 15 else None,
+                label=key.replace("_", " "))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return ax

@@ -180,7 +180,7 @@ def _load_state(model: VAE, run_dir: Path) -> dict | None:
     if not pointer.is_file():
         return None
     state_dir = run_dir / json.loads(pointer.read_text())["state"]
-    model.load_weights(state_dir / checkpoint.WEIGHTS_FILE)
+    checkpoint.load_weights_into(model, state_dir / checkpoint.WEIGHTS_FILE)
     with np.load(state_dir / "optimizer.npz", allow_pickle=False) as store:
         model.optimizer.load_own_variables({key: store[key] for key in store.files})
     model.seed_generator.state.assign(np.load(state_dir / "noise_state.npy", allow_pickle=False))
