@@ -1,0 +1,130 @@
+"""The published site: a strict offline build, then every page checked in headless Chromium.
+
+The build is Jupyter Book 1 with warnings as errors (a failing notebook only
+warns otherwise). The browser check serves the built site on 127.0.0.1 and
+asserts, page by page, that every equation was typeset by MathJax (no raw
+TeX, no MathJax error), every image loaded, the page has its title and the
+book's navigation, and nothing was requested from outside this machine.
+Screenshots of three pages go to artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+SCREENSHOT_PAGES = ["book/intro.html", "chapters/04_objective.html", "chapters/07_latent_space.html"]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    output = tmp_path_factory.mktemp("book")
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run([str(jupyter_book), "build", str(ROOT), "--path-output", str(output),
+                             "-W", "-n", "--keep-going"], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return output / "_build" / "html"
+
+
+def test_the_book_builds_strictly_with_zero_warnings(site):
+    assert (site / "index.html").is_file()
+    assert (site / "_static" / "mathjax" / "tex-chtml.js").is_file()  # MathJax is bundled
+
+
+def pages_of(site: Path) -> list[str]:
+    skip = {"genindex.html", "search.html"}
+    return sorted(str(p.relative_to(site)) for p in site.rglob("*.html")
+                  if p.name not in skip and "_static" not in p.parts and "_sources" not in p.parts)
+
+
+def test_every_chapter_and_appendix_page_is_built(site):
+    toc_files = [line.split("file:")[1].strip() for line in (ROOT / "_toc.yml").read_text().splitlines()
+                 if "file:" in line]
+    built = set(pages_of(site))
+    assert [f for f in toc_files if f + ".html" not in built] == []
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    handler = functools.partial(QuietHandler, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium package")
+        pytest.skip("chromium is not installed (apt-get install chromium); the browser check needs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS[1:])
+        yield browser
+        browser.close()
+
+
+PAGE_REPORT = """() => {
+  const maths = [...document.querySelectorAll('.math')];
+  return {
+    title: document.title,
+    nav_links: document.querySelectorAll('nav.bd-docs-nav a, #bd-docs-nav a').length,
+    maths: maths.length,
+    untypeset: maths.filter(m => !m.querySelector('mjx-container')).map(m => m.textContent.slice(0, 80)),
+    errors: [...document.querySelectorAll('mjx-merror')].map(e => e.textContent.slice(0, 80)),
+    images: document.images.length,
+    broken_images: [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src),
+  };
+}"""
+
+
+def test_every_page_renders_its_maths_images_title_and_navigation(site, server, browser):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    outside: list[str] = []
+    context.on("request", lambda request: outside.append(request.url)
+               if not request.url.startswith((server, "data:", "blob:")) else None)
+    problems, total_maths = [], 0
+    for name in pages_of(site):
+        page = context.new_page()
+        page.goto(f"{server}/{name}", wait_until="load")
+        page.wait_for_function("() => !window.MathJax || (window.MathJax.startup && window.MathJax.startup.promise)")
+        page.evaluate("() => window.MathJax ? MathJax.startup.promise : null")
+        report = page.evaluate(PAGE_REPORT)
+        total_maths += report["maths"]
+        if "VAEs" not in report["title"]:
+            problems.append(f"{name}: title {report['title']!r}")
+        if report["nav_links"] < 10:
+            problems.append(f"{name}: navigation has {report['nav_links']} links")
+        for key in ("untypeset", "errors", "broken_images"):
+            if report[key]:
+                problems.append(f"{name}: {key}: {report[key][:3]}")
+        if name in SCREENSHOT_PAGES:
+            page.screenshot(path=str(SCREENSHOTS / name.replace("/", "__").replace(".html", ".png")), full_page=False)
+        page.close()
+    context.close()
+    assert problems == []
+    assert outside == [], f"requests left the machine: {outside[:5]}"
+    assert total_maths > 50  # the chapters are full of equations: they were found and typeset

@@ -1,0 +1,266 @@
+"""Rate and distortion: the two halves of the ELBO, and a β sweep that trades them.
+
+Alemi et al. (2018) read the negative ELBO of an image as the sum of two
+costs, both in nats per image:
+
+- the *rate* ``R = KL(q(z|x) || p(z))``, what the code costs;
+- the *distortion* ``D = -E_{q(z|x)} log p(x|z)``, what the reconstruction
+  still gets wrong.
+
+``-ELBO = D + R``; a β-VAE minimises ``D + β R`` instead, and each β picks
+another point of the trade-off. :func:`beta_sweep` trains one model per β on
+the same data with the same seed, measures ``R`` and ``D`` on the same fixed
+test images, and :func:`plot_rate_distortion` draws the curve.
+
+Introduced in chapter 8.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable, Iterable
+
+import numpy as np
+import tensorflow as tf
+
+from vae import data, losses
+from vae.checks import check_images, check_positive_int
+from vae.evaluation import active_units
+from vae.models import VAE
+from vae.training import BetaScheduler, TrainConfig, beta_schedule, new_model
+
+
+@dataclasses.dataclass(frozen=True)
+class RateDistortionPoint:
+    """One trained model's place on the rate-distortion plane (means over test images).
+
+    Attributes:
+        beta: the weight of the KL term the model was trained with.
+        rate_nats: mean ``KL(q(z|x) || p(z))``, nats per image.
+        distortion_nats: mean ``-E_q log p(x|z)``, nats per image.
+        elbo: mean ELBO with β = 1, ``-(rate_nats + distortion_nats)``, nats per image.
+        active_units: latent dimensions with ``Cov_x(E_q[u]) > 0.01`` (Burda et al.).
+        latent_dim: size of z.
+        n_images: test images the means are over.
+
+    Introduced in chapter 8.
+    """
+
+    beta: float
+    rate_nats: float
+    distortion_nats: float
+    elbo: float
+    active_units: int
+    latent_dim: int
+    n_images: int
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def check_betas(betas: Iterable) -> list[float]:
+    """The βs as a list of floats; a ``ValueError`` for an empty list or a bad value.
+
+    Every β must be a finite real number >= 0 (not a bool, not a string).
+
+    Introduced in chapter 8.
+    """
+    values = list(betas) if not isinstance(betas, (str, bytes)) else [betas]
+    if not values:
+        raise ValueError("betas must hold at least one value")
+    checked = []
+    for beta in values:
+        if isinstance(beta, bool) or not isinstance(beta, (int, float, np.integer, np.floating)):
+            raise ValueError(f"every beta must be a number >= 0, got {beta!r}")
+        if not (math.isfinite(float(beta)) and float(beta) >= 0.0):
+            raise ValueError(f"every beta must be a finite number >= 0, got {beta!r}")
+        checked.append(float(beta))
+    return checked
+
+
+def rate_and_distortion(model: VAE, images, samples: int = 1, seed: int = 0,
+                        batch_size: int = 500) -> tuple[float, float]:
+    """Mean rate and distortion of ``model`` on ``images``, in nats per image.
+
+    The rate is the closed-form ``KL(q(z|x) || N(0, I))``; the distortion
+    ``-E_q log p(x|z)`` is estimated with ``samples`` reparameterized draws
+    per image. Seeds are fixed (batch ``b``, draw ``s`` uses seed
+    ``seed + 1000 * b + s``), so the same model and images give the same
+    numbers.
+
+    Args:
+        model: a :class:`vae.models.VAE`.
+        images: binary images ``(N, 28, 28, 1)``, e.g. ``vae.data.binarized_test_set(1000)[0]``.
+        samples: draws of z per image for the distortion (>= 1).
+        seed: base seed of the draws.
+        batch_size: images per batch.
+
+    Returns:
+        ``(rate_nats, distortion_nats)``, two floats.
+
+    Introduced in chapter 8.
+    """
+    images = check_images(images)
+    samples = check_positive_int(samples, "samples")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    rates, distortions = [], []
+    for batch_index, start in enumerate(range(0, int(images.shape[0]), batch_size)):
+        batch = images[start:start + batch_size]
+        mean, log_var = model.encode(batch)
+        rates.append(losses.kl_standard_normal(mean, log_var).numpy())
+        log_likelihood = 0.0
+        for draw in range(samples):
+            z = model.reparameterize(mean, log_var, seed=seed + 1000 * batch_index + draw)
+            log_likelihood += losses.bernoulli_log_likelihood(batch, model.decode(z)).numpy()
+        distortions.append(-log_likelihood / samples)
+    return float(np.mean(np.concatenate(rates))), float(np.mean(np.concatenate(distortions)))
+
+
+def evaluate_point(model: VAE, beta: float, images, samples: int = 1, seed: int = 0) -> RateDistortionPoint:
+    """Measure a trained model on ``images`` as a :class:`RateDistortionPoint`.
+
+    Args:
+        model: a :class:`vae.models.VAE` trained with weight ``beta`` on the KL.
+        beta: recorded with the point (it does not change the measurement).
+        images: binary images ``(N, 28, 28, 1)``.
+        samples, seed: see :func:`rate_and_distortion`.
+
+    Introduced in chapter 8.
+    """
+    (beta,) = check_betas([beta])
+    rate, distortion = rate_and_distortion(model, images, samples=samples, seed=seed)
+    return RateDistortionPoint(beta=beta, rate_nats=rate, distortion_nats=distortion,
+                               elbo=-(rate + distortion), active_units=active_units(model, images),
+                               latent_dim=model.latent_dim, n_images=int(len(images)))
+
+
+def train_in_memory(config: TrainConfig, train_images, test_images=None,
+                    samples: int = 1) -> tuple[VAE, list[dict]]:
+    """Train a fresh model for ``config`` without writing anything to disk.
+
+    A short, in-memory version of :func:`vae.training.train` for live runs in
+    a chapter: the same seeded model, the same per-epoch shuffling and dynamic
+    binarization (:func:`vae.data.training_batches`), the same β schedule
+    (``config.beta`` with ``config.kl_warmup_epochs`` of linear warm-up), but
+    no checkpoints and no resume.
+
+    Args:
+        config: the run's :class:`vae.training.TrainConfig`.
+        train_images: grey training images ``(N, 28, 28, 1)`` in [0, 1].
+        test_images: optional binary images; if given, every epoch's record
+            also holds ``test_rate_nats``, ``test_distortion_nats`` and
+            ``active_units`` measured on them.
+        samples: draws of z per test image for the distortion.
+
+    Returns:
+        ``(model, history)``: history is one dict per epoch with ``epoch``,
+        ``beta`` (at the end of the epoch), and the training means ``loss``,
+        ``reconstruction`` and ``kl`` (nats per image).
+
+    Introduced in chapter 8.
+    """
+    model = new_model(config)
+    steps_per_epoch = -(-len(train_images) // config.batch_size)
+    schedule = beta_schedule(config)
+    history = []
+    for epoch in range(config.epochs):
+        batches = data.training_batches(train_images, config.batch_size, epoch=epoch, seed=config.seed)
+        fitted = model.fit(batches, epochs=epoch + 1, initial_epoch=epoch, verbose=0, shuffle=False,
+                           callbacks=[BetaScheduler(schedule, steps_per_epoch, epoch)])
+        record = {"epoch": epoch + 1, "beta": float(model.beta.numpy()),
+                  **{key: float(values[-1]) for key, values in fitted.history.items()}}
+        if test_images is not None:
+            rate, distortion = rate_and_distortion(model, test_images, samples=samples)
+            record.update(test_rate_nats=rate, test_distortion_nats=distortion,
+                          active_units=active_units(model, test_images))
+        history.append(record)
+    return model, history
+
+
+def beta_sweep(betas: Iterable[float], config: TrainConfig, train_images, test_images, samples: int = 1,
+               on_model: Callable[[float, VAE], None] | None = None) -> list[RateDistortionPoint]:
+    """Train one model per β and place each on the rate-distortion plane.
+
+    Every model has the same architecture, seed, data, epochs and warm-up
+    (all from ``config``); only ``config.beta`` is replaced by each β in
+    turn. Each is measured on the same ``test_images`` with the same seeds.
+
+    Args:
+        betas: the weights of the KL term, each a finite number >= 0; all are
+            checked before any training starts.
+        config: a :class:`vae.training.TrainConfig` (its ``beta`` is ignored).
+        train_images: grey training images ``(N, 28, 28, 1)`` in [0, 1].
+        test_images: binary test images ``(M, 28, 28, 1)``.
+        samples: draws of z per test image for the distortion.
+        on_model: called as ``on_model(beta, model)`` after each model is
+            trained, e.g. to keep some of them for figures.
+
+    Returns:
+        one :class:`RateDistortionPoint` per β, in the order given.
+
+    Raises:
+        ValueError: ``betas`` is empty or holds a negative, infinite, NaN or
+            non-numeric value.
+
+    Introduced in chapter 8.
+    """
+    betas = check_betas(betas)
+    test_images = check_images(test_images)
+    points = []
+    for beta in betas:
+        model, _ = train_in_memory(dataclasses.replace(config, beta=beta), train_images)
+        points.append(evaluate_point(model, beta, test_images, samples=samples))
+        if on_model is not None:
+            on_model(beta, model)
+    return points
+
+
+def plot_rate_distortion(points: list[RateDistortionPoint], ax=None, reference_beta: float = 1.0,
+                         title: str | None = "Rate-distortion trade-off of a β sweep"):
+    """Draw distortion against rate, one labelled point per β.
+
+    A dashed line ``rate + distortion = const`` (slope -1) passes through the
+    point whose β is ``reference_beta`` (if there is one): every point on it
+    has the same ELBO, points above it a worse one.
+
+    Args:
+        points: from :func:`beta_sweep`.
+        ax: matplotlib Axes (a new figure if None).
+        reference_beta: β of the point the equal-ELBO line goes through
+            (``None`` draws no line).
+        title: the Axes title.
+
+    Returns:
+        the matplotlib ``Axes``.
+
+    Introduced in chapter 8.
+    """
+    import matplotlib.pyplot as plt
+
+    if not points:
+        raise ValueError("points must hold at least one RateDistortionPoint")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4.5))
+    ordered = sorted(points, key=lambda p: p.beta)
+    rates = [p.rate_nats for p in ordered]
+    distortions = [p.distortion_nats for p in ordered]
+    ax.plot(rates, distortions, "-", color="0.6", zorder=1)
+    ax.scatter(rates, distortions, color="C0", zorder=2)
+    for point in ordered:
+        ax.annotate(f"β={point.beta:g}", (point.rate_nats, point.distortion_nats), textcoords="offset points",
+                    xytext=(6, 4), fontsize=9)
+    reference = [p for p in ordered if reference_beta is not None and p.beta == reference_beta]
+    if reference:
+        total = reference[0].rate_nats + reference[0].distortion_nats
+        low, high = min(rates), max(rates)
+        span = np.array([low - 0.05 * (high - low + 1), high + 0.05 * (high - low + 1)])
+        ax.plot(span, total - span, "--", color="C3", zorder=0,
+                label=f"rate + distortion = {total:.1f} nats (-ELBO at β={reference_beta:g})")
+        ax.legend(loc="upper right")
+    ax.set_xlabel("rate  KL(q(z|x) || p(z))  [nats per image]")
+    ax.set_ylabel("distortion  -E log p(x|z)  [nats per image]")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return ax
