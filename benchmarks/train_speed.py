@@ -1,0 +1,127 @@
+"""Training throughput of the package against the common tutorial recipe, in one process.
+
+    python benchmarks/train_speed.py [--seconds 20]
+
+For the MLP and the conv architecture it measures images per second of
+
+* the common recipe: a Keras model with a hand-written ``train_step``
+  trained by ``fit`` at batch 32 on a default ``tf.data`` pipeline
+  (``from_tensor_slices(...).shuffle(...).batch(32)``), on statically
+  binarized images held in memory, as popular tutorials do;
+* the package: ``vae.models`` trained by ``fit`` on
+  ``vae.data.training_batches`` (dynamic binarization in the pipeline) at the
+  batch size the book uses;
+
+and prints the ratios, plus the fraction of this machine's float32
+matrix-multiply peak (measured in the same run) that the MLP reaches.
+Figures are ratios within one run: absolute speeds on shared machines vary
+by 15 % or more from run to run. Nothing here is a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import vae
+
+vae.quiet(0, deterministic=False)
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from vae import data, losses  # noqa: E402
+from vae.models import ConvVAE, MLPVAE  # noqa: E402
+
+
+class RecipeVAE(keras.Model):
+    """The usual tutorial VAE: a custom train_step around two Keras models."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.inner = model
+
+    def train_step(self, x):
+        with tf.GradientTape() as tape:
+            mean, log_var = self.inner.encoder(x)
+            eps = tf.random.normal(tf.shape(mean))
+            logits = self.inner.decoder(mean + tf.exp(0.5 * log_var) * eps)
+            reconstruction = tf.reduce_mean(tf.reduce_sum(
+                tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits), axis=[1, 2, 3]))
+            kl = tf.reduce_mean(losses.kl_standard_normal(mean, log_var))
+            loss = reconstruction + kl
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        return {"loss": loss}
+
+
+def images_per_second(model, dataset, images_per_epoch: int, seconds: float) -> float:
+    """Warm up, then run whole epochs of ``fit`` until ``seconds`` have passed."""
+    model.fit(dataset.take(3), verbose=0, shuffle=False)
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        model.fit(dataset, verbose=0, shuffle=False)
+        done += images_per_epoch
+    return done / (time.perf_counter() - start)
+
+
+def recipe_speed(build, images, seconds):
+    binary = (images > 0.5).astype(np.float32)
+    dataset = tf.data.Dataset.from_tensor_slices(binary).shuffle(1024).batch(32)
+    model = RecipeVAE(build())
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    return images_per_second(model, dataset, len(binary), seconds)
+
+
+def package_speed(build, images, batch_size, seconds):
+    model = build()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    dataset = data.training_batches(images, batch_size, epoch=0, seed=0)
+    return images_per_second(model, dataset, len(images), seconds)
+
+
+def matmul_peak_flops(seconds: float, size: int = 2048) -> float:
+    """Measured float32 matrix-multiply rate of this machine, FLOP/s."""
+    a = tf.random.normal((size, size))
+    step = tf.function(lambda m: tf.linalg.matmul(m, a))
+    result = step(a)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        result = step(a)
+        count += 1
+    _ = result.numpy()
+    return count * 2 * size ** 3 / (time.perf_counter() - start)
+
+
+def mlp_train_flops_per_image(model: MLPVAE) -> float:
+    """Matrix-multiply FLOPs of one training step per image: 3x the forward pass."""
+    forward = sum(2 * np.prod(w.shape) for w in model.trainable_weights if len(w.shape) == 2)
+    return 3.0 * float(forward)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="seconds per measurement")
+    parser.add_argument("--images", type=int, default=20000, help="training images per epoch")
+    args = parser.parse_args()
+    images, _ = data.load_mnist("train")
+    images = images[:args.images]
+    setups = {
+        "mlp": (lambda: MLPVAE(latent_dim=20, hidden=(512, 256), seed=0), 512),
+        "conv": (lambda: ConvVAE(latent_dim=16, seed=0), 128),
+    }
+    peak = matmul_peak_flops(args.seconds / 2)
+    print(f"float32 matmul peak measured: {peak / 1e9:.0f} GFLOP/s")
+    print(f"{'model':6} {'recipe img/s':>13} {'package img/s':>14} {'ratio':>6}")
+    for name, (build, batch_size) in setups.items():
+        recipe = recipe_speed(build, images, args.seconds)
+        package = package_speed(build, images, batch_size, args.seconds)
+        print(f"{name:6} {recipe:13.0f} {package:14.0f} {package / recipe:6.2f}x")
+        if name == "mlp":
+            flops = mlp_train_flops_per_image(build()) * package
+            print(f"       MLP reaches {flops / 1e9:.0f} GFLOP/s = {flops / peak:.0%} of the measured peak")
+
+
+if __name__ == "__main__":
+    main()
