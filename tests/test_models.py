@@ -127,6 +127,8 @@ def test_constructors_refuse_bad_sizes():
         MLPVAE(hidden=())
     with pytest.raises(ValueError, match="filters"):
         ConvVAE(filters=(8, 16, 32))
+    with pytest.raises(ValueError, match="beta"):
+        MLPVAE(latent_dim=2, beta=-1.0)
 
 
 def test_build_model_round_trips_the_config(model):

@@ -120,3 +120,62 @@ def test_the_plot_labels_every_beta_and_draws_the_equal_elbo_line(sweep):
 def test_the_plot_refuses_no_points():
     with pytest.raises(ValueError, match="points"):
         rate_distortion.plot_rate_distortion([])
+
+
+def test_a_given_posterior_replaces_the_encoder(test_binary):
+    model = MLPVAE(latent_dim=3, hidden=(8,), seed=2)
+    encoded = tuple(part.numpy() for part in model.encode(test_binary))
+    assert rate_distortion.rate_and_distortion(model, test_binary, posterior=encoded) == \
+        rate_distortion.rate_and_distortion(model, test_binary)
+    prior = (np.zeros((32, 3), np.float32), np.zeros((32, 3), np.float32))
+    rate, _ = rate_distortion.rate_and_distortion(model, test_binary, posterior=prior)
+    assert rate == 0.0  # q equal to the prior costs nothing
+
+
+def test_a_posterior_of_the_wrong_shape_is_refused(test_binary):
+    model = MLPVAE(latent_dim=3, hidden=(8,), seed=2)
+    wrong = (np.zeros((31, 3), np.float32), np.zeros((31, 3), np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        rate_distortion.rate_and_distortion(model, test_binary, posterior=wrong)
+
+
+def test_optimising_each_posterior_lowers_the_negative_elbo_and_leaves_the_model_alone(sweep, test_binary):
+    model = sweep[1][0.5]
+    weights = [w.numpy().copy() for w in model.weights]
+    images = test_binary[:8]
+    before = sum(rate_distortion.rate_and_distortion(model, images, samples=16, seed=9))
+    mean, log_var = rate_distortion.optimise_posterior(model, images, steps=30, samples=4, learning_rate=0.05)
+    after = sum(rate_distortion.rate_and_distortion(model, images, samples=16, seed=9, posterior=(mean, log_var)))
+    assert mean.shape == log_var.shape == (8, 2)
+    assert after < before
+    assert all(np.array_equal(w.numpy(), old) for w, old in zip(model.weights, weights))
+
+
+def test_optimise_posterior_repeats_exactly_for_the_same_seed(sweep, test_binary):
+    model = sweep[1][0.5]
+    first = rate_distortion.optimise_posterior(model, test_binary[:4], steps=3, samples=2, seed=1)
+    second = rate_distortion.optimise_posterior(model, test_binary[:4], steps=3, samples=2, seed=1)
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+
+
+@pytest.mark.parametrize("field, value", [("steps", 0), ("samples", 0), ("learning_rate", 0.0), ("beta", -1.0)])
+def test_optimise_posterior_refuses_bad_settings(field, value, test_binary):
+    model = MLPVAE(latent_dim=3, hidden=(8,), seed=2)
+    with pytest.raises(ValueError, match=field):
+        rate_distortion.optimise_posterior(model, test_binary[:2], **{field: value})
+
+
+def test_the_nll_estimate_with_the_encoders_posterior_matches_the_package_bound(test_binary):
+    model = MLPVAE(latent_dim=3, hidden=(8,), seed=2)
+    expected = -float(tf.reduce_mean(losses.iwae_bound(model, test_binary, 20, chunk_size=10, seed=5)))
+    assert rate_distortion.nll_estimate(model, test_binary, k=20, seed=5, chunk_size=10) == pytest.approx(expected)
+    encoded = tuple(part.numpy() for part in model.encode(test_binary))
+    assert rate_distortion.nll_estimate(model, test_binary, k=20, seed=5, chunk_size=10, posterior=encoded) == \
+        pytest.approx(expected)
+
+
+def test_the_nll_estimate_accepts_the_prior_as_a_proposal(test_binary):
+    model = MLPVAE(latent_dim=3, hidden=(8,), seed=2)
+    prior = (np.zeros((32, 3), np.float32), np.zeros((32, 3), np.float32))
+    estimate = rate_distortion.nll_estimate(model, test_binary, k=1, posterior=prior)
+    assert math.isfinite(estimate) and estimate > 0.0

@@ -4,8 +4,8 @@ Everything here works on grey images shaped ``(batch, 28, 28, 1)`` with values
 in [0, 1] and measures reconstruction error as the mean squared error per
 pixel, in squared grey levels (a number between 0 and 1):
 
-* :class:`PCA` — principal component analysis by a NumPy SVD: the best
-  linear code of a given size in squared error.
+* :class:`PCA` — principal component analysis (the SVD of the centred data,
+  computed in NumPy): the best linear code of a given size in squared error.
 * :class:`Autoencoder` — an encoder MLP down to a bottleneck and a decoder
   MLP back up, or (``linear=True``) one linear map each way.
 * :func:`train_autoencoder` — a short, reproducible training run that
@@ -17,7 +17,6 @@ Introduced in chapter 2.
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import keras
 import numpy as np
@@ -73,7 +72,12 @@ class PCA:
 
     @classmethod
     def fit(cls, images, rank: int) -> "PCA":
-        """Fit the top ``rank`` principal directions of ``images`` by SVD.
+        """Fit the top ``rank`` principal directions of ``images``.
+
+        The directions are the right singular vectors of the centred data
+        matrix (its SVD); for more than 784 images they are computed, faster,
+        as the eigenvectors of the ``784 x 784`` scatter matrix
+        ``centred.T @ centred``.
 
         Args:
             images: ``(n, 28, 28, 1)`` in [0, 1].
@@ -87,13 +91,36 @@ class PCA:
 
         Introduced in chapter 2.
         """
-        rows = _flat_images(images)
+        rows = check_images(images).numpy().reshape(-1, PIXELS)  # float32: a fast scatter matrix
         rank = check_positive_int(rank, "rank")
         if rank > min(rows.shape):
             raise ValueError(f"rank must be <= min(n_images, 784) = {min(rows.shape)}, got {rank}")
-        mean = rows.mean(axis=0)
-        _, singular_values, right_vectors = np.linalg.svd(rows - mean, full_matrices=False)
+        mean = rows.mean(axis=0, dtype=np.float64)
+        centred = rows - mean.astype(np.float32)
+        if len(centred) < PIXELS:  # few images: the SVD of the data itself is small
+            _, singular_values, right_vectors = np.linalg.svd(centred.astype(np.float64),
+                                                              full_matrices=False)
+        else:
+            # If centred = U S V^T (the SVD), then centred^T centred = V S^2 V^T:
+            # the eigenvectors of the 784 x 784 scatter matrix are the right
+            # singular vectors and its eigenvalues the squared singular values.
+            # One small symmetric eigenproblem is much cheaper than the SVD of
+            # an (n, 784) matrix with n in the thousands.
+            eigenvalues, eigenvectors = np.linalg.eigh((centred.T @ centred).astype(np.float64))
+            order = np.argsort(eigenvalues)[::-1]
+            singular_values = np.sqrt(np.maximum(eigenvalues[order], 0.0))
+            right_vectors = eigenvectors[:, order].T
         return cls(mean=mean, components=right_vectors[:rank], singular_values=singular_values[:rank])
+
+    def truncated(self, rank: int) -> "PCA":
+        """The same analysis keeping only the first ``rank`` components (they are nested).
+
+        Introduced in chapter 2.
+        """
+        rank = check_positive_int(rank, "rank")
+        if rank > self.rank:
+            raise ValueError(f"rank must be <= {self.rank}, got {rank}")
+        return PCA(self.mean, self.components[:rank], self.singular_values[:rank])
 
     @property
     def rank(self) -> int:
@@ -125,8 +152,8 @@ class PCA:
 class Autoencoder(keras.Model):
     """A deterministic autoencoder for 28x28 images: ``x -> z = encode(x) -> decode(z)``.
 
-    Deep (default): 784 -> hidden[0] -> hidden[1] ... -> bottleneck (ReLU
-    hidden layers, linear code) and back through the hidden sizes reversed to
+    Deep (default): 784 -> hidden[0] -> ... -> bottleneck (ReLU hidden
+    layers, a linear code layer) and back through the hidden sizes reversed to
     784 sigmoid outputs, so reconstructions are grey levels in [0, 1].
     Linear (``linear=True``): one linear map 784 -> bottleneck and one
     bottleneck -> 784 (with biases, no activation at all), the model that PCA
@@ -141,7 +168,7 @@ class Autoencoder(keras.Model):
     Introduced in chapter 2.
     """
 
-    def __init__(self, bottleneck: int, hidden=(256, 128), linear: bool = False, seed: int = 0, **kwargs):
+    def __init__(self, bottleneck: int, hidden=(256,), linear: bool = False, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.bottleneck = check_positive_int(bottleneck, "bottleneck")
         self.linear = bool(linear)
@@ -149,6 +176,7 @@ class Autoencoder(keras.Model):
         self.seed = int(seed)
         self.encoder = self._build_encoder()
         self.decoder = self._build_decoder()
+        self.built = True  # every weight exists already: the two halves are functional models
 
     def _dense(self, units: int, activation, name: str, index: int) -> keras.layers.Dense:
         init = keras.initializers.GlorotUniform(seed=self.seed * 1000 + index)
@@ -196,7 +224,7 @@ class Autoencoder(keras.Model):
 
 
 def train_autoencoder(bottleneck: int, train_images, test_images, *, linear: bool = False,
-                      hidden=(256, 128), epochs: int = 5, batch_size: int = 128,
+                      hidden=(256,), epochs: int = 5, batch_size: int = 128,
                       learning_rate: float = 1e-3, seed: int = 0):
     """Train an :class:`Autoencoder` with squared error (Adam) and measure it on test images.
 
@@ -221,13 +249,15 @@ def train_autoencoder(bottleneck: int, train_images, test_images, *, linear: boo
     """
     from vae.data import training_batches
 
-    check_images(test_images)
+    test_images = check_images(test_images).numpy()
     epochs = check_positive_int(epochs, "epochs")
     model = Autoencoder(bottleneck, hidden=hidden, linear=linear, seed=seed)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
-    per_epoch = [training_batches(train_images, batch_size, epoch=e, seed=seed, binarize=False)
-                 for e in range(epochs)]
-    batches = functools.reduce(lambda a, b: a.concatenate(b), per_epoch).map(lambda x: (x, x))
-    model.fit(batches, epochs=1, verbose=0, shuffle=False)
-    reconstructions = model.predict(test_images, batch_size=1000, verbose=0)
+    for epoch in range(epochs):
+        batches = training_batches(train_images, batch_size, epoch=epoch, seed=seed, binarize=False)
+        model.fit(batches.map(lambda x: (x, x)), epochs=1, verbose=0, shuffle=False)
+    # Called in chunks rather than through ``model.predict``: in TF 2.21 a
+    # ``predict`` whose batch is larger than the data logs a C++ error line.
+    reconstructions = np.concatenate([model(test_images[start:start + 1000]).numpy()
+                                      for start in range(0, len(test_images), 1000)])
     return model, mean_squared_error_per_pixel(test_images, reconstructions)

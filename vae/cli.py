@@ -1,4 +1,4 @@
-"""Command line: ``python -m vae train | evaluate | sample``.
+"""Command line: ``python -m vae train | evaluate | sample | grade``.
 
 Bad arguments exit with status 2 and one line on standard error; a failure
 while working (a corrupt checkpoint, say) exits with status 1 and one line;
@@ -115,7 +115,38 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-n", "--count", type=_positive_int, default=64)
     sample.add_argument("--seed", type=_seed, default=0)
     sample.add_argument("-o", "--output", type=Path, required=True, help="a .png grid or an .npz of images")
+
+    grade = commands.add_parser("grade", help="grade exercise notebooks against the instructor's references",
+                                description=GRADE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    grade.add_argument("submissions", nargs="*", type=Path, metavar="SUBMISSION",
+                       help="a submitted notebook, or a folder searched for *.ipynb")
+    grade.add_argument("--reference", type=Path,
+                       help="the executed reference notebook, or a folder of them (default: tests/solutions "
+                            "of the repository this package was installed from)")
+    grade.add_argument("--timeout", type=_positive_float, default=60.0, metavar="SECONDS",
+                       help="seconds each cell may run before it is stopped and fails (default 60)")
+    grade.add_argument("--csv", type=Path, metavar="FILE", help="write one row per exercise of every submission")
+    grade.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report, one case per exercise")
+    grade.add_argument("--list", action="store_true", help="list the exercises and what each check tests")
     return parser
+
+
+GRADE_DESCRIPTION = """\
+Grade exercise notebooks. For each submission, only the cells tagged 'answer'
+are copied into a fresh copy of the instructor's executed reference notebook
+(found from the 'exNN' in the submission's name), in a temporary folder; nbval
+runs that copy and compares the reference's check cells with their stored
+lines. The submission's own check cells and outputs are ignored, so editing
+them changes nothing. Prints a table per submission (exercise, pass/FAIL,
+reason); exits 0 only when every exercise of every submission passes.
+
+Check cells call vae.grading.check; blank exercise notebooks are made from the
+solutions by vae.grading.blank_exercise.
+
+WARNING: grading RUNS THE SUBMITTED CODE with your rights. Grade work you do
+not trust inside a sandbox (a container or virtual machine with no network and
+no access to your files)."""
+
 
 
 # -- commands ------------------------------------------------------------------------
@@ -241,7 +272,54 @@ def run_sample(args) -> int:
     return 0
 
 
-COMMANDS = {"train": run_train, "evaluate": run_evaluate, "sample": run_sample}
+def _failed(result: "grading.SubmissionResult") -> list["grading.ExerciseResult"]:
+    return [exercise for exercise in result.exercises if not exercise.passed]
+
+
+def run_grade(args) -> int:
+    from vae import grading
+    from vae.checkpoint import atomic_path
+
+    if args.list:
+        for exercise in grading.EXERCISES.values():  # each a grading.Exercise
+            print(f"{exercise.id} {exercise.title} (chapter {exercise.chapter}): {exercise.checks}")
+        return 0
+    if not args.submissions:
+        raise UsageError(f"{PROGRAM} grade: give at least one SUBMISSION (a notebook or a folder) (see --help)")
+    for option, path in (("--csv", args.csv), ("--junit", args.junit)):
+        if path is not None and not path.parent.is_dir():
+            raise UsageError(f"{PROGRAM} grade: {option}: the folder {path.parent} does not exist")
+    if args.reference is not None and not args.reference.exists():
+        raise UsageError(f"{PROGRAM} grade: --reference: {args.reference} does not exist")
+    try:
+        paths = grading.submission_paths(args.submissions)
+    except grading.GradingError as error:
+        raise UsageError(f"{PROGRAM} grade: {error}") from None
+    results: list[grading.SubmissionResult] = []
+    for path in paths:
+        result = grading.grade_submission(path, args.reference, timeout=args.timeout)
+        if result.error is not None:
+            print(f"{PROGRAM} grade: {result.error}", file=sys.stderr, flush=True)
+        else:
+            print(grading.format_table(result) + ("\n" if len(paths) > 1 else ""), flush=True)
+        results.append(result)
+    if args.csv is not None:
+        with atomic_path(args.csv, suffix=".csv") as temporary:
+            grading.write_csv(results, temporary)
+    if args.junit is not None:
+        with atomic_path(args.junit, suffix=".xml") as temporary:
+            grading.write_junit(results, temporary)
+    if len(results) > 1:
+        complete = sum(result.passed for result in results)
+        ungraded = sum(result.error is not None for result in results)
+        partial = len(results) - complete - ungraded
+        print(f"{len(results)} submissions: {complete} passed every exercise, {partial} failed some "
+              f"({sum(len(_failed(r)) for r in results)} failed exercises in all), {ungraded} could not be graded"
+              + (f"; CSV in {args.csv}" if args.csv else ""))
+    return 0 if all(result.passed for result in results) else 1
+
+
+COMMANDS = {"train": run_train, "evaluate": run_evaluate, "sample": run_sample, "grade": run_grade}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -282,7 +282,8 @@ def show_manifold(model, n: int = 20, low: float | None = None, high: float | No
         n: tiles per axis.
         low, high: see :func:`prior_quantiles`.
         ax: matplotlib Axes (a new figure if None).
-        tick_every: label every ``tick_every``-th tile.
+        tick_every: label every ``tick_every``-th tile, counted from both edges
+            so that the labels are symmetric about 0.
 
     Returns:
         the matplotlib ``Axes``.
@@ -299,7 +300,9 @@ def show_manifold(model, n: int = 20, low: float | None = None, high: float | No
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 7))
     ax.imshow(1.0 - canvas, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-    positions = np.arange(0, n, max(1, tick_every))
+    step = max(1, int(tick_every))
+    left = list(range(0, (n + 1) // 2, step))
+    positions = np.array(sorted(set(left) | {n - 1 - i for i in left}))  # symmetric about the centre
     centres = positions * 28 + 13.5
     ax.set_xticks(centres, [f"{values[i]:.2f}" for i in positions])
     ax.set_yticks(centres, [f"{values[n - 1 - i]:.2f}" for i in positions])
@@ -337,9 +340,10 @@ def plot_unit_variances(variances, threshold: float = ACTIVE_UNIT_THRESHOLD, ax=
     ax.bar(units[~active], np.maximum(variances[~active], 1e-12), color="tab:gray", alpha=0.6, label="inactive")
     ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1.2, label=f"threshold {threshold:g}")
     ax.set_yscale("log")
+    ax.set_ylim(bottom=max(min(float(variances.min()), threshold) / 3.0, 1e-12))
     ax.set_xticks(units)
     ax.set_xlabel("latent unit $u$")
     ax.set_ylabel(r"$\mathrm{Var}_x(\mathbb{E}_q[z_u])$")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="best")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return ax

@@ -18,6 +18,11 @@ from vae.seeding import stateless_seed
 LOG_2PI = math.log(2.0 * math.pi)
 
 
+def _as_float32(value) -> tf.Tensor:
+    """Any number, array or tensor (float64 included) as a float32 tensor."""
+    return tf.cast(tf.convert_to_tensor(value), tf.float32)
+
+
 def _sum_over_pixels(per_pixel: tf.Tensor) -> tf.Tensor:
     """Sum a ``(batch, ...)`` tensor over every axis but the first -> ``(batch,)``."""
     return tf.reduce_sum(tf.reshape(per_pixel, [tf.shape(per_pixel)[0], -1]), axis=1)
@@ -40,8 +45,8 @@ def bernoulli_log_likelihood(x, logits) -> tf.Tensor:
 
     Introduced in chapter 4.
     """
-    x = tf.convert_to_tensor(x, tf.float32)
-    logits = tf.convert_to_tensor(logits, tf.float32)
+    x = _as_float32(x)
+    logits = _as_float32(logits)
     per_pixel = -tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits)
     return _sum_over_pixels(per_pixel)
 
@@ -63,9 +68,9 @@ def gaussian_log_likelihood(x, mean, log_var) -> tf.Tensor:
 
     Introduced in chapter 4.
     """
-    x = tf.convert_to_tensor(x, tf.float32)
-    mean = tf.convert_to_tensor(mean, tf.float32)
-    log_var = tf.broadcast_to(tf.convert_to_tensor(log_var, tf.float32), tf.shape(x))
+    x = _as_float32(x)
+    mean = _as_float32(mean)
+    log_var = tf.broadcast_to(_as_float32(log_var), tf.shape(x))
     per_dim = -0.5 * (LOG_2PI + log_var + tf.square(x - mean) * tf.exp(-log_var))
     return _sum_over_pixels(per_dim)
 
@@ -82,9 +87,9 @@ def log_normal_density(z, mean, log_var) -> tf.Tensor:
 
     Introduced in chapter 4.
     """
-    z = tf.convert_to_tensor(z, tf.float32)
-    mean = tf.convert_to_tensor(mean, tf.float32)
-    log_var = tf.convert_to_tensor(log_var, tf.float32)
+    z = _as_float32(z)
+    mean = _as_float32(mean)
+    log_var = _as_float32(log_var)
     per_dim = -0.5 * (LOG_2PI + log_var + tf.square(z - mean) * tf.exp(-log_var))
     return tf.reduce_sum(per_dim, axis=-1)
 
@@ -102,8 +107,8 @@ def kl_standard_normal(mean, log_var) -> tf.Tensor:
 
     Introduced in chapter 4.
     """
-    mean = tf.convert_to_tensor(mean, tf.float32)
-    log_var = tf.convert_to_tensor(log_var, tf.float32)
+    mean = _as_float32(mean)
+    log_var = _as_float32(log_var)
     return 0.5 * tf.reduce_sum(tf.exp(log_var) + tf.square(mean) - 1.0 - log_var, axis=-1)
 
 
@@ -171,7 +176,7 @@ def elbo_terms(model, x, seed=None, log_likelihood=bernoulli_log_likelihood) -> 
     Returns:
         ``{"log_likelihood": (batch,), "kl": (batch,)}`` in nats.
 
-    Introduced in chapter 5.
+    Introduced in chapter 4.
     """
     mean, log_var = model.encode(x)
     z = model.reparameterize(mean, log_var, seed=seed)
@@ -187,7 +192,7 @@ def log_mean_exp(values, axis: int = 0) -> tf.Tensor:
 
     Introduced in chapter 6.
     """
-    values = tf.convert_to_tensor(values, tf.float32)
+    values = _as_float32(values)
     count = tf.cast(tf.shape(values)[axis], tf.float32)
     return tf.reduce_logsumexp(values, axis=axis) - tf.math.log(count)
 

@@ -47,6 +47,8 @@ class VAE(keras.Model):
     def __init__(self, latent_dim: int, seed: int | None = None, beta: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.latent_dim = check_positive_int(latent_dim, "latent_dim")
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta < float("inf"):
+            raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
         self.noise_seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.beta = keras.Variable(float(beta), trainable=False, name="beta", dtype="float32")
@@ -84,7 +86,8 @@ class VAE(keras.Model):
 
         The noise has the dynamic shape of ``mean`` (``tf.shape``), so it works
         for any batch size inside ``tf.function``. With ``seed`` the draw is
-        stateless and repeatable; without it the model's seed generator
+        stateless and repeatable (``tf.random.stateless_normal`` with the
+        seed pair ``[seed, 0]``); without it the model's seed generator
         advances.
 
         Args:
@@ -152,6 +155,18 @@ class VAE(keras.Model):
         reconstruction = -tf.reduce_mean(terms["log_likelihood"])
         kl = tf.reduce_mean(terms["kl"])
         return {"loss": reconstruction + self.beta * kl, "reconstruction": reconstruction, "kl": kl}
+
+    def fit(self, x=None, *args, shuffle=None, **kwargs):
+        """Keras ``fit``; a ``tf.data.Dataset`` is taken as already shuffled.
+
+        Keras warns when asked to shuffle a dataset it cannot shuffle; the
+        package's pipelines (:func:`vae.data.training_batches`) shuffle
+        themselves, so ``shuffle`` defaults to False for datasets and to True
+        for arrays.
+        """
+        if shuffle is None:
+            shuffle = not isinstance(x, tf.data.Dataset)
+        return super().fit(x, *args, shuffle=shuffle, **kwargs)
 
     @property
     def metrics(self):

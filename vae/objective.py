@@ -140,7 +140,8 @@ def kl_sign_experiment(model, images, kl_sign: int, steps: int = 300, learning_r
     seed ``(seed + step, 0)``) with Adam. ``kl_sign = +1`` is the negative
     ELBO; ``kl_sign = -1`` is the source article's ``L_rec - L_KL``. The run
     stops early, after recording it, at the first step whose loss is not finite
-    (the wrong sign overflows float32 within a few dozen steps).
+    (the wrong sign overflows float32 within a few dozen steps); the update of
+    that last step has then been applied, so the model's weights may hold NaN.
 
     Args:
         model: a :class:`vae.models.VAE` (its weights are changed).

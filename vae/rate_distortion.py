@@ -11,6 +11,9 @@ costs, both in nats per image:
 another point of the trade-off. :func:`beta_sweep` trains one model per β on
 the same data with the same seed, measures ``R`` and ``D`` on the same fixed
 test images, and :func:`plot_rate_distortion` draws the curve.
+:func:`optimise_posterior` asks what the rate and distortion of each image
+would be with the best Gaussian posterior rather than the encoder's
+(chapter 10, the amortisation gap).
 
 Introduced in chapter 8.
 """
@@ -80,7 +83,7 @@ def check_betas(betas: Iterable) -> list[float]:
 
 
 def rate_and_distortion(model: VAE, images, samples: int = 1, seed: int = 0,
-                        batch_size: int = 500) -> tuple[float, float]:
+                        batch_size: int = 500, posterior=None) -> tuple[float, float]:
     """Mean rate and distortion of ``model`` on ``images``, in nats per image.
 
     The rate is the closed-form ``KL(q(z|x) || N(0, I))``; the distortion
@@ -95,6 +98,9 @@ def rate_and_distortion(model: VAE, images, samples: int = 1, seed: int = 0,
         samples: draws of z per image for the distortion (>= 1).
         seed: base seed of the draws.
         batch_size: images per batch.
+        posterior: optional ``(mean, log_var)``, each ``(N, latent_dim)``, to
+            use instead of the encoder's output (e.g. from
+            :func:`optimise_posterior`); ``None`` uses ``model.encode``.
 
     Returns:
         ``(rate_nats, distortion_nats)``, two floats.
@@ -104,10 +110,15 @@ def rate_and_distortion(model: VAE, images, samples: int = 1, seed: int = 0,
     images = check_images(images)
     samples = check_positive_int(samples, "samples")
     batch_size = check_positive_int(batch_size, "batch_size")
+    if posterior is not None:
+        posterior = _check_posterior(posterior, int(images.shape[0]), model.latent_dim)
     rates, distortions = [], []
     for batch_index, start in enumerate(range(0, int(images.shape[0]), batch_size)):
         batch = images[start:start + batch_size]
-        mean, log_var = model.encode(batch)
+        if posterior is None:
+            mean, log_var = model.encode(batch)
+        else:
+            mean, log_var = (part[start:start + batch_size] for part in posterior)
         rates.append(losses.kl_standard_normal(mean, log_var).numpy())
         log_likelihood = 0.0
         for draw in range(samples):
@@ -115,6 +126,127 @@ def rate_and_distortion(model: VAE, images, samples: int = 1, seed: int = 0,
             log_likelihood += losses.bernoulli_log_likelihood(batch, model.decode(z)).numpy()
         distortions.append(-log_likelihood / samples)
     return float(np.mean(np.concatenate(rates))), float(np.mean(np.concatenate(distortions)))
+
+
+def _check_posterior(posterior, count: int, latent_dim: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """``(mean, log_var)`` as float32 tensors of shape ``(count, latent_dim)``, else a ValueError."""
+    try:
+        mean, log_var = posterior
+    except (TypeError, ValueError):
+        raise ValueError("posterior must be a pair (mean, log_var)") from None
+    parts = []
+    for name, part in (("mean", mean), ("log_var", log_var)):
+        array = np.asarray(part, dtype=np.float32)
+        if array.shape != (count, latent_dim):
+            raise ValueError(f"posterior {name} must have shape {(count, latent_dim)}, got {array.shape}")
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"posterior {name} holds NaN or infinite values")
+        parts.append(tf.constant(array))
+    return parts[0], parts[1]
+
+
+def optimise_posterior(model: VAE, images, steps: int = 100, samples: int = 8, learning_rate: float = 0.05,
+                       beta: float = 1.0, seed: int = 0, initial=None) -> tuple[np.ndarray, np.ndarray]:
+    """Fit a separate Gaussian q(z|x) to each image, with the model's weights frozen.
+
+    The encoder maps every image to its posterior in one forward pass
+    (*amortised* inference); here instead each image gets its own free
+    parameters ``(mean, log_var)``, improved by Adam to minimise that
+    image's ``D + beta * R`` (the negative ELBO when ``beta == 1``), with
+    ``samples`` reparameterized draws per step. The gain over the encoder is
+    an estimate of the *amortisation gap* of Cremer, Li and Duvenaud (2018).
+    The model's weights are not changed.
+
+    Args:
+        model: a :class:`vae.models.VAE`.
+        images: binary images ``(N, 28, 28, 1)`` (all optimised at once; keep N modest).
+        steps: Adam steps (>= 1).
+        samples: draws of z per image and step (>= 1).
+        learning_rate: Adam's step size (> 0).
+        beta: weight of the rate, a finite number >= 0.
+        seed: step ``t`` draws its noise with the stateless seed ``(seed, t)``.
+        initial: optional starting ``(mean, log_var)``, each ``(N, latent_dim)``;
+            default the encoder's output.
+
+    Returns:
+        ``(mean, log_var)``: NumPy ``float32`` arrays ``(N, latent_dim)``.
+
+    Introduced in chapter 10.
+    """
+    import keras
+
+    images = check_images(images)
+    steps = check_positive_int(steps, "steps")
+    samples = check_positive_int(samples, "samples")
+    (beta,) = check_betas([beta])
+    if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0):
+        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
+    count = int(images.shape[0])
+    start = model.encode(images) if initial is None else initial
+    start_mean, start_log_var = _check_posterior(start, count, model.latent_dim)
+    mean = tf.Variable(start_mean, name="local_mean")
+    log_var = tf.Variable(start_log_var, name="local_log_var")
+    optimizer = keras.optimizers.Adam(learning_rate)
+    optimizer.build([mean, log_var])
+    tiled = tf.tile(images, [samples, 1, 1, 1])  # (samples * N, 28, 28, 1)
+
+    @tf.function(reduce_retracing=True)
+    def step(step_seed):
+        with tf.GradientTape() as tape:
+            eps = tf.random.stateless_normal(tf.concat([[samples], tf.shape(mean)], 0), seed=step_seed)
+            z = tf.reshape(mean + tf.exp(0.5 * log_var) * eps, [-1, model.latent_dim])
+            log_likelihood = losses.bernoulli_log_likelihood(tiled, model.decode(z))
+            distortion = -tf.reduce_mean(tf.reshape(log_likelihood, [samples, count]), axis=0)
+            rate = losses.kl_standard_normal(mean, log_var)
+            loss = tf.reduce_sum(distortion + beta * rate)  # a sum: each image's gradient is its own
+        optimizer.apply_gradients(zip(tape.gradient(loss, [mean, log_var]), [mean, log_var]))
+
+    for t in range(steps):
+        step(tf.constant([seed, t], tf.int64))
+    return mean.numpy(), log_var.numpy()
+
+
+class _GivenPosterior:
+    """A model whose encoder is replaced by fixed per-image posteriors (for importance sampling)."""
+
+    def __init__(self, model: VAE, mean: tf.Tensor, log_var: tf.Tensor):
+        self.model, self.mean, self.log_var = model, mean, log_var
+        self.latent_dim = model.latent_dim
+
+    def encode(self, x):
+        return self.mean, self.log_var
+
+    def decode(self, z):
+        return self.model.decode(z)
+
+
+def nll_estimate(model: VAE, images, k: int = 500, posterior=None, seed: int = 0, chunk_size: int = 250) -> float:
+    """Mean negative log-likelihood estimate ``-iwae_bound(k)`` over ``images``, in nats per image.
+
+    The importance-weighted bound of :func:`vae.losses.iwae_bound`, with
+    either the encoder's posteriors as the proposal (``posterior=None``) or
+    given per-image posteriors, e.g. those of :func:`optimise_posterior`. A
+    better proposal gives a tighter (lower) estimate for the same ``k``; every
+    proposal gives an upper bound on the true NLL in expectation.
+
+    Args:
+        model: a :class:`vae.models.VAE`.
+        images: binary images ``(N, 28, 28, 1)``, all processed in one batch.
+        k: importance samples per image (>= 1).
+        posterior: optional ``(mean, log_var)``, each ``(N, latent_dim)``.
+        seed: seed of the importance samples.
+        chunk_size: samples drawn at once.
+
+    Returns:
+        the mean estimate, a float (nats per image).
+
+    Introduced in chapter 10.
+    """
+    images = check_images(images)
+    if posterior is not None:
+        model = _GivenPosterior(model, *_check_posterior(posterior, int(images.shape[0]), model.latent_dim))
+    bound = losses.iwae_bound(model, images, check_positive_int(k, "k"), chunk_size=chunk_size, seed=seed)
+    return float(-tf.reduce_mean(bound))
 
 
 def evaluate_point(model: VAE, beta: float, images, samples: int = 1, seed: int = 0) -> RateDistortionPoint:

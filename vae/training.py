@@ -139,7 +139,15 @@ class TrainConfig:
 
 
 def new_model(config: TrainConfig) -> VAE:
-    """A freshly initialised, compiled model for ``config``. Introduced in chapter 5."""
+    """A freshly initialised, compiled model for ``config``.
+
+    The initial weights depend only on ``config.seed``: this reseeds Python's,
+    NumPy's and TensorFlow's global generators with it (as
+    ``keras.utils.set_random_seed`` does), which also affects any random draw
+    the caller makes afterwards.
+
+    Introduced in chapter 5.
+    """
     keras.utils.set_random_seed(config.seed)
     model = build_model(config.model_config())
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
