@@ -110,7 +110,8 @@ def issubclass_exception(value):
 
 
 def test_every_public_name_of_the_package_is_used_by_some_notebook_or_the_cli():
-    sources = "\n".join("".join(c["source"]) for path in NOTEBOOKS for c in code_cells(path))
+    exercises = sorted(ROOT.glob("chapters/exercises/*.ipynb"))
+    sources = "\n".join("".join(c["source"]) for path in NOTEBOOKS + exercises for c in code_cells(path))
     sources += (ROOT / "vae" / "cli.py").read_text()
     unused = [full for full, name in public_names() if not re.search(rf"\b{name}\b", sources)]
     assert unused == []

@@ -20,9 +20,9 @@ import dataclasses
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from vae.checks import IMAGE_SHAPE, check_images, check_latents, check_positive_int
+from vae.data import training_batches
 
 PIXELS = 28 * 28
 
@@ -247,8 +247,6 @@ def train_autoencoder(bottleneck: int, train_images, test_images, *, linear: boo
 
     Introduced in chapter 2.
     """
-    from vae.data import training_batches
-
     test_images = check_images(test_images).numpy()
     epochs = check_positive_int(epochs, "epochs")
     model = Autoencoder(bottleneck, hidden=hidden, linear=linear, seed=seed)

@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_choice(evaluate)
     evaluate.add_argument("--k", type=_positive_int, default=5000, help="importance samples per image")
     evaluate.add_argument("--limit", type=_positive_int, help="evaluate only the first N test images")
-    evaluate.add_argument("--batch-size", type=_positive_int, default=100)
+    evaluate.add_argument("--batch-size", type=_positive_int, default=50,
+                          help="test images per batch (memory grows with it; default 50)")
     evaluate.add_argument("--seed", type=_seed, default=0)
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
     evaluate.add_argument("--record", action="store_true",

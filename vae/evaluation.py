@@ -80,7 +80,7 @@ def _batches(images, batch_size: int):
         yield images[start:start + batch_size]
 
 
-def evaluate(model, images, k: int = 5000, batch_size: int = 100, chunk_size: int = 500, seed: int = 0,
+def evaluate(model, images, k: int = 5000, batch_size: int = 50, chunk_size: int = 100, seed: int = 0,
              progress: Callable[[int], None] | None = None) -> Evaluation:
     """Evaluate a model on binary test images.
 
@@ -89,7 +89,8 @@ def evaluate(model, images, k: int = 5000, batch_size: int = 100, chunk_size: in
         images: binary images ``(N, 28, 28, 1)``, e.g. ``vae.data.binarized_test_set()[0]``.
         k: importance samples per image (5000 as in Burda et al.; small k for a quick check).
         batch_size: images per batch.
-        chunk_size: importance samples drawn at once (memory ~ batch_size * chunk_size * 784 floats).
+        chunk_size: importance samples drawn at once; memory grows with
+            ``batch_size * chunk_size`` decoded codes (see :func:`vae.losses.iwae_bound`).
         seed: makes the estimate repeatable; batch ``b`` uses seed ``seed + b``.
         progress: called with the number of images done after each batch.
 
