@@ -1,6 +1,7 @@
 """vae.checkpoint and vae.pretrained: bit-exact, verified, atomic."""
 
 import json
+import shlex
 import shutil
 
 import numpy as np
@@ -103,7 +104,7 @@ def test_shipped_manifest_records_how_the_model_was_made(name):
 def test_shipped_model_was_trained_by_the_one_command_in_its_manifest(name):
     """Re-parse the recorded command: it names this model and gives exactly its config."""
     manifest = pretrained.manifest(name)
-    words = manifest["command"].split()
+    words = shlex.split(manifest["command"])
     assert words[:4] == ["python", "-m", "vae", "train"]
     args = build_parser().parse_args(words[3:])
     config = manifest["train_config"]

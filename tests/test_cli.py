@@ -69,7 +69,8 @@ def trained(tmp_path_factory):
 def test_train_writes_a_loadable_checkpoint_and_records_the_command(trained):
     model, manifest = checkpoint.load_checkpoint(trained)
     assert model.latent_dim == 2 and manifest["epochs"] == 1
-    assert manifest["command"].startswith("python -m vae ")
+    assert manifest["command"] == (f"python -m vae train --name tiny --run-dir {trained} --architecture mlp "
+                                   "--hidden 16 --latent-dim 2 --epochs 1 --batch-size 1000")
 
 
 def test_evaluate_prints_json_and_can_record_it(trained, capsys):

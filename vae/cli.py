@@ -211,7 +211,7 @@ def run_train(args) -> int:
             bar.update(record["epoch"] - bar.n)
             bar.set_postfix(loss=f"{record['loss']:.2f}", val_loss=f"{record['val_loss']:.2f}")
 
-        _, manifest = training.train(config, run_dir, command=training.command_line(),
+        _, manifest = training.train(config, run_dir, command=training.command_line(args.argv),
                                      export_dir=args.out, progress=progress)
     metrics = manifest["metrics"]
     print(f"trained {args.name}: {manifest['epochs']} epochs in {manifest['seconds']:.0f} s "
@@ -326,7 +326,9 @@ COMMANDS = {"train": run_train, "evaluate": run_evaluate, "sample": run_sample, 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status. Introduced in chapter 5."""
     try:
+        argv = sys.argv[1:] if argv is None else list(argv)
         args = build_parser().parse_args(argv)
+        args.argv = argv
         import vae  # noqa: F401  (imports TensorFlow silently before anything else does)
 
         return COMMANDS[args.command](args)

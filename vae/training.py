@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import json
 import platform
+import shlex
 import shutil
 import sys
 import time
@@ -293,6 +294,10 @@ def _claim_run_dir(run_dir: Path, config: TrainConfig) -> None:
     checkpoint.write_json_atomic(config_file, wanted)
 
 
-def command_line() -> str:
-    """The current command line, as recorded in manifests. Introduced in chapter 5."""
-    return " ".join(["python -m vae", *sys.argv[1:]])
+def command_line(argv: list[str] | None = None) -> str:
+    """``python -m vae`` followed by ``argv`` (default: this process's arguments), quoted as a shell would need.
+
+    This is the command recorded in a manifest. Introduced in chapter 5.
+    """
+    arguments = sys.argv[1:] if argv is None else argv
+    return " ".join(["python -m vae", *(shlex.quote(str(a)) for a in arguments)])
