@@ -48,3 +48,14 @@ def issubclass_of_exception(value):
 def test_quiet_refuses_a_bad_seed():
     with pytest.raises(ValueError, match="seed"):
         vae.quiet(-1)
+
+
+def test_devices_can_still_be_configured_after_importing_vae():
+    """Importing vae must not start TensorFlow's runtime (GPU users set memory growth first)."""
+    script = ("import vae; import tensorflow as tf; "
+              "cpu = tf.config.list_physical_devices('CPU')[0]; "
+              "tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2); "
+              "print(len(tf.config.list_logical_devices('CPU')))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-500:]
+    assert result.stdout == "2\n" and result.stderr == ""

@@ -44,10 +44,11 @@ with silenced_stderr():
     import tensorflow as tf  # noqa: E402
     import keras  # noqa: E402
 
-    # Devices are set up lazily, and probing for CUDA logs an error on a
-    # machine without a GPU: do it now, while fd 2 is still silenced.
+    # Probing for CUDA logs an error on a machine without a GPU: list the
+    # devices now, while fd 2 is still silenced. Listing does not start the
+    # runtime, so a user can still configure devices (GPU memory growth,
+    # logical CPUs for tf.distribute) after importing vae.
     tf.config.list_physical_devices()
-    tf.constant(0.0) + 1.0
 
 tf.get_logger().setLevel("ERROR")
 
