@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from vae import losses
 from vae.checks import IMAGE_SHAPE, check_images, check_latents, check_positive_int
-from vae.seeding import stateless_seed
+from vae.models import _LatentModel
 
 EXPECTED_LABELS = "integer labels (batch,) in [0, {k}) or one-hot rows (batch, {k})"
 
@@ -88,7 +88,7 @@ def _same_batch(first: tf.Tensor, second: tf.Tensor, what: str) -> None:
         raise ValueError(f"{what}: {first.shape[0]} rows but {second.shape[0]} labels")
 
 
-class ConditionalVAE(keras.Model):
+class ConditionalVAE(_LatentModel):
     """An MLP conditional VAE: q(z|x, y), p(x|z, y) Bernoulli, prior N(0, I).
 
     Encoder: ``[flatten(x), one_hot(y)] -> dense(hidden[0]) -> ... -> mean, log_var``.
@@ -110,25 +110,15 @@ class ConditionalVAE(keras.Model):
 
     def __init__(self, latent_dim: int = 8, num_classes: int = 10, hidden=(512, 256),
                  activation: str = "relu", seed: int | None = None, beta: float = 1.0, **kwargs):
-        super().__init__(**kwargs)
-        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
         self.num_classes = check_positive_int(num_classes, "num_classes")
         self.hidden = tuple(check_positive_int(h, "hidden") for h in hidden)
         if not self.hidden:
             raise ValueError("hidden must name at least one layer size")
         self.activation = str(activation)
         keras.activations.get(self.activation)
-        self.noise_seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-        self.beta = keras.Variable(float(beta), trainable=False, name="beta", dtype="float32")
-        self.encoder = self._build_encoder()
-        self.decoder = self._build_decoder()
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
-        self.kl_tracker = keras.metrics.Mean(name="kl")
-        self.built = True
+        super().__init__(latent_dim, seed=seed, beta=beta, **kwargs)
 
-    def _build_encoder(self) -> keras.Model:
+    def build_encoder(self) -> keras.Model:
         images = keras.Input(IMAGE_SHAPE, name="images")
         labels = keras.Input((self.num_classes,), name="one_hot_labels")
         h = keras.layers.Concatenate(name="image_and_label")([keras.layers.Flatten(name="flatten")(images), labels])
@@ -138,7 +128,7 @@ class ConditionalVAE(keras.Model):
         log_var = keras.layers.Dense(self.latent_dim, name="log_var")(h)
         return keras.Model([images, labels], [mean, log_var], name="conditional_encoder")
 
-    def _build_decoder(self) -> keras.Model:
+    def build_decoder(self) -> keras.Model:
         z = keras.Input((self.latent_dim,), name="z")
         labels = keras.Input((self.num_classes,), name="one_hot_labels")
         h = keras.layers.Concatenate(name="code_and_label")([z, labels])
@@ -163,17 +153,6 @@ class ConditionalVAE(keras.Model):
         _same_batch(x, y, "encode")
         mean, log_var = self.encoder([x, y])
         return mean, log_var
-
-    def reparameterize(self, mean, log_var, seed: int | None = None):
-        """``z = mean + exp(log_var / 2) * eps``, ``eps ~ N(0, I)``; ``(batch, latent_dim)``.
-
-        With ``seed`` the draw is stateless and repeatable.
-
-        Introduced in chapter 7.
-        """
-        mean = check_latents(mean, self.latent_dim)
-        log_var = check_latents(log_var, self.latent_dim)
-        return mean + tf.exp(0.5 * log_var) * self._standard_normal(tf.shape(mean), seed)
 
     def decode(self, z, y):
         """Bernoulli logits ``(batch, 28, 28, 1)`` for codes ``z`` and labels ``y``.
@@ -228,34 +207,8 @@ class ConditionalVAE(keras.Model):
         kl = tf.reduce_mean(losses.kl_standard_normal(mean, log_var))
         return {"loss": reconstruction + self.beta * kl, "reconstruction": reconstruction, "kl": kl}
 
-    @property
-    def metrics(self):
-        return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
-
-    def _record(self, values):
-        self.loss_tracker.update_state(values["loss"])
-        self.reconstruction_tracker.update_state(values["reconstruction"])
-        self.kl_tracker.update_state(values["kl"])
-        return {m.name: m.result() for m in self.metrics}
-
-    def train_step(self, data):
-        """One gradient step on an ``(x, y)`` batch; returns the running metric means."""
-        x, y = _images_and_labels(data)
-        with tf.GradientTape() as tape:
-            values = self.compute_losses(x, y)
-        gradients = tape.gradient(values["loss"], self.trainable_variables)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-        return self._record(values)
-
-    def test_step(self, data):
-        """Metrics on a validation ``(x, y)`` batch, no update."""
-        x, y = _images_and_labels(data)
-        return self._record(self.compute_losses(x, y))
-
-    def _standard_normal(self, shape, seed):
-        if seed is None:
-            return keras.random.normal(shape, seed=self.seed_generator)
-        return tf.random.stateless_normal(shape, seed=stateless_seed(seed, 0))
+    def _batch_losses(self, data) -> dict[str, tf.Tensor]:
+        return self.compute_losses(*_images_and_labels(data))
 
     def get_config(self) -> dict:
         """The constructor arguments as plain JSON types."""

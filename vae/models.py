@@ -24,22 +24,24 @@ from vae.checks import IMAGE_SHAPE, check_images, check_latents, check_positive_
 from vae.seeding import stateless_seed
 
 
-class VAE(keras.Model):
-    """Base class: a Gaussian encoder q(z|x), a Bernoulli decoder p(x|z), prior N(0, I).
+class _LatentModel(keras.Model):
+    """What every model of the package shares: a Gaussian code, a noise source,
+    a KL weight β and the three training metrics.
 
-    Subclasses build ``self.encoder`` (images -> ``[mean, log_var]``) and
-    ``self.decoder`` (codes -> logits) as Keras functional models, so every
-    weight exists as soon as the object does and weights load without a
-    forward pass.
+    A subclass builds ``self.encoder`` and ``self.decoder`` (Keras functional
+    models, so every weight exists as soon as the object does), says how a
+    ``fit`` batch turns into losses (``_batch_losses``), and gets the rest:
+    :meth:`reparameterize`, ``train_step``/``test_step`` reporting ``loss``,
+    ``reconstruction`` and ``kl``, and a ``fit`` that does not ask Keras to
+    reshuffle a dataset. :class:`VAE` and :class:`vae.conditional.ConditionalVAE`
+    are the two subclasses.
 
     Args:
         latent_dim: size of the code z.
         seed: seed of the model's own noise generator (used when no explicit
-            seed is given to :meth:`reparameterize` or :meth:`sample`).
+            seed is given to :meth:`reparameterize` or ``sample``).
         beta: initial weight of the KL term in the training loss; a
             schedule may change it during training (:mod:`vae.training`).
-
-    Introduced in chapter 5.
     """
 
     architecture = "base"
@@ -59,27 +61,11 @@ class VAE(keras.Model):
         self.kl_tracker = keras.metrics.Mean(name="kl")
         self.built = True
 
-    # -- architecture, provided by subclasses -------------------------------------------
     def build_encoder(self) -> keras.Model:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def build_decoder(self) -> keras.Model:  # pragma: no cover - abstract
         raise NotImplementedError
-
-    def _gaussian_heads(self, hidden):
-        """Two separate dense heads on the same features: mean and log-variance."""
-        mean = keras.layers.Dense(self.latent_dim, name="mean")(hidden)
-        log_var = keras.layers.Dense(self.latent_dim, name="log_var")(hidden)
-        return [mean, log_var]
-
-    # -- the public contract ------------------------------------------------------------
-    def encode(self, x):
-        """Parameters of q(z|x): ``(mean, log_var)``, each ``(batch, latent_dim)``.
-
-        Introduced in chapter 3.
-        """
-        mean, log_var = self.encoder(check_images(x))
-        return mean, log_var
 
     def reparameterize(self, mean, log_var, seed: int | None = None):
         """Draw ``z = mean + exp(log_var / 2) * eps`` with ``eps ~ N(0, I)``.
@@ -103,6 +89,86 @@ class VAE(keras.Model):
         log_var = check_latents(log_var, self.latent_dim)
         eps = self._standard_normal(tf.shape(mean), seed)
         return mean + tf.exp(0.5 * log_var) * eps
+
+    def fit(self, x=None, *args, shuffle=None, **kwargs):
+        """Keras ``fit``; a ``tf.data.Dataset`` is taken as already shuffled.
+
+        Keras warns when asked to shuffle a dataset it cannot shuffle; the
+        package's pipelines (:func:`vae.data.training_batches`) shuffle
+        themselves, so ``shuffle`` defaults to False for datasets and to True
+        for arrays.
+        """
+        if shuffle is None:
+            shuffle = not isinstance(x, tf.data.Dataset)
+        return super().fit(x, *args, shuffle=shuffle, **kwargs)
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
+
+    def _record(self, values: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        self.loss_tracker.update_state(values["loss"])
+        self.reconstruction_tracker.update_state(values["reconstruction"])
+        self.kl_tracker.update_state(values["kl"])
+        return {m.name: m.result() for m in self.metrics}
+
+    def _batch_losses(self, data) -> dict[str, tf.Tensor]:  # pragma: no cover - abstract
+        """``compute_losses`` of one batch as ``fit`` hands it over."""
+        raise NotImplementedError
+
+    def train_step(self, data):
+        """One gradient step on a batch; returns the running means of the metrics."""
+        with tf.GradientTape() as tape:
+            values = self._batch_losses(data)
+        gradients = tape.gradient(values["loss"], self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        return self._record(values)
+
+    def test_step(self, data):
+        """Metrics on a validation batch, no update."""
+        return self._record(self._batch_losses(data))
+
+    # -- helpers ------------------------------------------------------------------------
+    def _standard_normal(self, shape, seed):
+        if seed is None:
+            return keras.random.normal(shape, seed=self.seed_generator)
+        return tf.random.stateless_normal(shape, seed=stateless_seed(seed, 0))
+
+
+
+class VAE(_LatentModel):
+    """Base class: a Gaussian encoder q(z|x), a Bernoulli decoder p(x|z), prior N(0, I).
+
+    Subclasses build ``self.encoder`` (images -> ``[mean, log_var]``) and
+    ``self.decoder`` (codes -> logits) as Keras functional models, so every
+    weight exists as soon as the object does and weights load without a
+    forward pass.
+
+    Args:
+        latent_dim: size of the code z.
+        seed: seed of the model's own noise generator (used when no explicit
+            seed is given to :meth:`reparameterize` or :meth:`sample`).
+        beta: initial weight of the KL term in the training loss; a
+            schedule may change it during training (:mod:`vae.training`).
+
+    Introduced in chapter 5.
+    """
+
+    # -- architecture, provided by subclasses -------------------------------------------
+    def _gaussian_heads(self, hidden):
+        """Two separate dense heads on the same features: mean and log-variance."""
+        mean = keras.layers.Dense(self.latent_dim, name="mean")(hidden)
+        log_var = keras.layers.Dense(self.latent_dim, name="log_var")(hidden)
+        return [mean, log_var]
+
+    # -- the public contract ------------------------------------------------------------
+    def encode(self, x):
+        """Parameters of q(z|x): ``(mean, log_var)``, each ``(batch, latent_dim)``.
+
+        Introduced in chapter 3.
+        """
+        mean, log_var = self.encoder(check_images(x))
+        return mean, log_var
 
     def decode(self, z):
         """Bernoulli logits ``(batch, 28, 28, 1)`` for codes ``z`` ``(batch, latent_dim)``.
@@ -156,46 +222,8 @@ class VAE(keras.Model):
         kl = tf.reduce_mean(terms["kl"])
         return {"loss": reconstruction + self.beta * kl, "reconstruction": reconstruction, "kl": kl}
 
-    def fit(self, x=None, *args, shuffle=None, **kwargs):
-        """Keras ``fit``; a ``tf.data.Dataset`` is taken as already shuffled.
-
-        Keras warns when asked to shuffle a dataset it cannot shuffle; the
-        package's pipelines (:func:`vae.data.training_batches`) shuffle
-        themselves, so ``shuffle`` defaults to False for datasets and to True
-        for arrays.
-        """
-        if shuffle is None:
-            shuffle = not isinstance(x, tf.data.Dataset)
-        return super().fit(x, *args, shuffle=shuffle, **kwargs)
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
-
-    def _record(self, values: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        self.loss_tracker.update_state(values["loss"])
-        self.reconstruction_tracker.update_state(values["reconstruction"])
-        self.kl_tracker.update_state(values["kl"])
-        return {m.name: m.result() for m in self.metrics}
-
-    def train_step(self, data):
-        """One gradient step on a batch; returns the running means of the metrics."""
-        x = _images_of(data)
-        with tf.GradientTape() as tape:
-            values = self.compute_losses(x)
-        gradients = tape.gradient(values["loss"], self.trainable_variables)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-        return self._record(values)
-
-    def test_step(self, data):
-        """Metrics on a validation batch, no update."""
-        return self._record(self.compute_losses(_images_of(data)))
-
-    # -- helpers ------------------------------------------------------------------------
-    def _standard_normal(self, shape, seed):
-        if seed is None:
-            return keras.random.normal(shape, seed=self.seed_generator)
-        return tf.random.stateless_normal(shape, seed=stateless_seed(seed, 0))
+    def _batch_losses(self, data) -> dict[str, tf.Tensor]:
+        return self.compute_losses(_images_of(data))
 
     def get_config(self) -> dict:
         """The constructor arguments, plus ``architecture``, as plain JSON types."""
