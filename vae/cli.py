@@ -1,4 +1,4 @@
-"""Command line: ``python -m vae train | evaluate | sample | grade``.
+"""Command line: ``python -m vae train | evaluate | sample | compress | decompress | grade``.
 
 Bad arguments exit with status 2 and one line on standard error; a failure
 while working (a corrupt checkpoint, say) exits with status 1 and one line;
@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--kl-warmup-epochs", type=_nonnegative_float, default=0.0,
                        help="epochs of linear KL annealing from 0 to beta")
     train.add_argument("--seed", type=_seed, default=0)
+    train.add_argument("--learning-rate-schedule", choices=["constant", "cosine"], default="constant",
+                       help="cosine: decay to 1%% of --learning-rate over the run")
 
     evaluate = commands.add_parser("evaluate", help="test ELBO, importance-weighted NLL, active units",
                                    description="Evaluate a model on the fixed binarized MNIST test set.")
@@ -99,6 +101,24 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-n", "--count", type=_positive_int, default=64)
     sample.add_argument("--seed", type=_seed, default=0)
     sample.add_argument("-o", "--output", type=Path, required=True, help="a .png grid or an .npz of images")
+
+    compress = commands.add_parser(
+        "compress", help="losslessly compress binary digits with a trained VAE (bits-back ANS)",
+        description="Compress binary 28x28 digits (an .npz of 0/1 images, or a folder of black-and-white "
+                    "PNGs) into one file with bits-back coding on a shipped model (chapter 9).")
+    compress.add_argument("input", type=Path, metavar="INPUT", help="an .npz of 0/1 images or a folder of PNGs")
+    compress.add_argument("-o", "--output", type=Path, required=True, help="the compressed file to write")
+    compress.add_argument("--model", default="conv", help="name of a shipped model (default conv)")
+    compress.add_argument("--batch-size", type=_positive_int, default=25,
+                          help="images coded together (default 25); more is faster but costs more initial bits")
+    compress.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+
+    decompress = commands.add_parser(
+        "decompress", help="restore the digits from a file made by 'compress'",
+        description="Decompress a file made by 'compress', using the shipped model named in its header.")
+    decompress.add_argument("file", type=Path, metavar="FILE", help="a file made by 'compress'")
+    decompress.add_argument("-o", "--output", type=Path, required=True,
+                            help="an .npz to create, or a folder to receive one PNG per digit")
 
     grade = commands.add_parser("grade", help="grade exercise notebooks against the instructor's references",
                                 description=GRADE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -186,7 +206,8 @@ def run_train(args) -> int:
     config = training.TrainConfig(
         architecture=args.architecture, latent_dim=args.latent_dim, model_options=_model_options(args),
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, beta=args.beta,
-        kl_warmup_epochs=args.kl_warmup_epochs, seed=args.seed)
+        kl_warmup_epochs=args.kl_warmup_epochs, seed=args.seed,
+        learning_rate_schedule=args.learning_rate_schedule)
     run_dir = args.run_dir or Path("runs") / args.name
     with tqdm(total=config.epochs, desc=f"training {args.name}", unit="epoch", file=sys.stderr,
               disable=None) as bar:
@@ -256,6 +277,43 @@ def run_sample(args) -> int:
     return 0
 
 
+def run_compress(args) -> int:
+    from vae import compression
+    from vae.checkpoint import atomic_path
+    from vae.compression.files import read_images
+
+    if args.output.exists() and not args.force:
+        raise UsageError(f"{PROGRAM} compress: {args.output} exists; use --force to overwrite it")
+    if not args.output.parent.is_dir():
+        raise UsageError(f"{PROGRAM} compress: the folder {args.output.parent} does not exist")
+    images, names = read_images(args.input)
+    try:
+        codec = compression.BitsBackCodec.pretrained(args.model, batch_size=args.batch_size)
+    except ValueError as error:
+        raise UsageError(f"{PROGRAM} compress: {error}") from None
+    blob = codec.compress(images, names=names)
+    with atomic_path(args.output) as temporary:
+        temporary.write_bytes(blob)
+    rates = compression.bits_per_dim(blob)
+    print(f"compressed {len(images)} digits into {args.output}: {len(blob)} bytes, "
+          f"{rates['total']:.4f} bits/pixel ({rates['net']:.4f} without the {rates['initial_bits']} "
+          f"initial bits and the {rates['header_bytes']}-byte header)")
+    return 0
+
+
+def run_decompress(args) -> int:
+    from vae import compression
+    from vae.compression.files import write_images
+
+    if not args.file.is_file():
+        raise UsageError(f"{PROGRAM} decompress: {args.file}: no such file")
+    restored = compression.decompress(args.file.read_bytes())
+    write_images(args.output, restored.images, restored.names)
+    print(f"restored {len(restored.images)} digits into {args.output} "
+          f"(model {restored.header['model']}, checksums verified)")
+    return 0
+
+
 def _failed(result: "grading.SubmissionResult") -> list["grading.ExerciseResult"]:
     return [exercise for exercise in result.exercises if not exercise.passed]
 
@@ -303,7 +361,8 @@ def run_grade(args) -> int:
     return 0 if all(result.passed for result in results) else 1
 
 
-COMMANDS = {"train": run_train, "evaluate": run_evaluate, "sample": run_sample, "grade": run_grade}
+COMMANDS = {"train": run_train, "evaluate": run_evaluate, "sample": run_sample, "compress": run_compress,
+            "decompress": run_decompress, "grade": run_grade}
 
 
 def main(argv: list[str] | None = None) -> int:

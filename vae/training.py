@@ -92,6 +92,9 @@ class BetaScheduler(keras.callbacks.Callback):
 
 
 # -- configuration -------------------------------------------------------------------
+LEARNING_RATE_SCHEDULES = ("constant", "cosine")
+FINAL_LEARNING_RATE_FRACTION = 0.01  # where the cosine schedule ends, relative to the start
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Everything that determines a training run (recorded in its manifest).
@@ -106,6 +109,8 @@ class TrainConfig:
         beta: final weight of the KL term.
         kl_warmup_epochs: epochs of linear KL annealing from 0 to beta (0 = none).
         seed: seeds the weights, the shuffling, the binarization and the noise.
+        learning_rate_schedule: "constant", or "cosine" (decay from
+            ``learning_rate`` to 1 % of it over all ``epochs``, batch by batch).
 
     Introduced in chapter 5.
     """
@@ -119,6 +124,7 @@ class TrainConfig:
     beta: float = 1.0
     kl_warmup_epochs: float = 0.0
     seed: int = 0
+    learning_rate_schedule: str = "constant"
 
     def __post_init__(self):
         check_positive_int(self.latent_dim, "latent_dim")
@@ -130,6 +136,9 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
+        if self.learning_rate_schedule not in LEARNING_RATE_SCHEDULES:
+            raise ValueError(f"learning_rate_schedule must be one of {LEARNING_RATE_SCHEDULES}, "
+                             f"got {self.learning_rate_schedule!r}")
 
     def model_config(self) -> dict:
         return {"architecture": self.architecture, "latent_dim": self.latent_dim,
@@ -139,7 +148,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def new_model(config: TrainConfig) -> VAE:
+def new_model(config: TrainConfig, steps_per_epoch: int = 469) -> VAE:
     """A freshly initialised, compiled model for ``config``.
 
     The initial weights depend only on ``config.seed``: this reseeds Python's,
@@ -147,13 +156,33 @@ def new_model(config: TrainConfig) -> VAE:
     ``keras.utils.set_random_seed`` does), which also affects any random draw
     the caller makes afterwards.
 
+    Args:
+        config: the run's :class:`TrainConfig`.
+        steps_per_epoch: batches per epoch, which sets the length of a cosine
+            learning-rate schedule (default: 60,000 digits at batch 128).
+
     Introduced in chapter 5.
     """
     keras.utils.set_random_seed(config.seed)
     model = build_model(config.model_config())
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate_of(config, steps_per_epoch)))
     model.optimizer.build(model.trainable_variables)
     return model
+
+
+def learning_rate_of(config: TrainConfig, steps_per_epoch: int):
+    """Adam's step size for ``config``: a number, or a schedule of the step count.
+
+    The cosine schedule reads the optimizer's own step counter, which the
+    resume state saves, so a resumed run continues the same curve.
+
+    Introduced in chapter 5.
+    """
+    if config.learning_rate_schedule == "constant":
+        return config.learning_rate
+    total_steps = config.epochs * check_positive_int(steps_per_epoch, "steps_per_epoch")
+    return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=total_steps,
+                                                  alpha=FINAL_LEARNING_RATE_FRACTION)
 
 
 def beta_schedule(config: TrainConfig) -> BetaSchedule:
@@ -236,9 +265,9 @@ def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
         train_images, _ = data.load_mnist("train")
     if test_images is None:
         test_images, _ = data.binarized_test_set()
-    model = new_model(config)
-    state = _load_state(model, run_dir) or {"epochs_done": 0, "history": [], "seconds": 0.0, "cpu_seconds": 0.0}
     steps_per_epoch = -(-len(train_images) // config.batch_size)
+    model = new_model(config, steps_per_epoch)
+    state = _load_state(model, run_dir) or {"epochs_done": 0, "history": [], "seconds": 0.0, "cpu_seconds": 0.0}
     validation = data.evaluation_batches(test_images, batch_size=500)
     schedule = beta_schedule(config)
     for epoch in range(state["epochs_done"], config.epochs):
@@ -282,13 +311,16 @@ def _array_sha256(array) -> str:
 def _claim_run_dir(run_dir: Path, config: TrainConfig) -> None:
     """Record the config in a run folder; refuse a folder of a different run.
 
-    Only ``epochs`` may change between calls: a finished run can be extended.
+    Only ``epochs`` may change between calls, so that a finished run can be
+    extended, and only with a constant learning rate: a cosine schedule is
+    shaped by the number of epochs.
     """
     config_file = run_dir / "train_config.json"
     wanted = json.loads(json.dumps(config.as_dict()))
     if config_file.is_file():
-        recorded = json.loads(config_file.read_text())
-        if {**recorded, "epochs": None} != {**wanted, "epochs": None}:
+        recorded = {"learning_rate_schedule": "constant", **json.loads(config_file.read_text())}
+        free = {"epochs": None} if config.learning_rate_schedule == "constant" else {}
+        if {**recorded, **free} != {**wanted, **free}:
             raise ValueError(f"{run_dir} holds a run with another configuration "
                              f"({config_file}); choose a new folder or delete it")
     checkpoint.write_json_atomic(config_file, wanted)

@@ -1,0 +1,145 @@
+"""Bits-back coding with asymmetric numeral systems (BB-ANS) for binary digits.
+
+The coder is ``constriction``'s ANS stack; this module only decides what is
+pushed and popped. For a batch of binary images ``x`` (Townsend, Bird and
+Barber 2019):
+
+1. **pop** a latent code ``z`` from the stack under the model's posterior
+   q(z|x): this *reads* about -log2 q(z|x) bits off the stack, the bits we
+   later get back;
+2. **push** ``x`` under the decoder's Bernoulli p(x|z): -log2 p(x|z) bits;
+3. **push** ``z`` under the prior p(z): -log2 p(z) bits.
+
+The stack grows by -log2 p(x|z) - log2 p(z) + log2 q(z|x) bits per image,
+whose average is the negative ELBO. Decoding runs the three steps backwards
+and in reverse order: pop ``z`` under the prior, pop ``x`` under p(x|z), then
+push ``z`` back under q(z|x) computed from the recovered ``x``, which returns
+the borrowed bits to the stack exactly.
+
+The continuous code is discretised on a uniform grid (:class:`LatentGrid`):
+bins of width ``2**-bin_width_log2`` on ``[-latent_range, latent_range]``,
+with both q(z|x) and p(z) quantised to the same bins. Because the bin width
+appears in both the popped and the pushed probability it cancels to first
+order; what remains is an error of order (bin width / posterior std)^2,
+negligible here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import constriction
+import numpy as np
+
+from vae.models import VAE
+
+PIXELS = 28 * 28
+
+
+@dataclasses.dataclass(frozen=True)
+class LatentGrid:
+    """The uniform grid on which codes are stored.
+
+    Attributes:
+        bin_width_log2: bins are ``2**-bin_width_log2`` wide, in units of z.
+        latent_range: codes are clipped to ``[-latent_range, latent_range]``
+            (the prior puts about 1e-15 of its mass outside 8).
+
+    Introduced in chapter 9.
+    """
+
+    bin_width_log2: int = 9
+    latent_range: float = 8.0
+
+    def __post_init__(self):
+        if isinstance(self.bin_width_log2, bool) or not isinstance(self.bin_width_log2, int) \
+                or not 0 <= self.bin_width_log2 <= 16:
+            raise ValueError(f"bin_width_log2 must be an int in 0..16, got {self.bin_width_log2!r}")
+        if not 0 < self.latent_range <= 64:
+            raise ValueError(f"latent_range must be in (0, 64], got {self.latent_range!r}")
+
+    @property
+    def bin_width(self) -> float:
+        return 2.0 ** -self.bin_width_log2
+
+    @property
+    def max_bin(self) -> int:
+        """Bins are the integers ``-max_bin .. max_bin``."""
+        return int(round(self.latent_range / self.bin_width))
+
+    def gaussian(self):
+        """constriction's quantised Gaussian over this grid's bins."""
+        return constriction.stream.model.QuantizedGaussian(-self.max_bin, self.max_bin)
+
+    def codes(self, bins: np.ndarray) -> np.ndarray:
+        """Bin indices -> code values ``bins * bin_width`` as float32."""
+        return (bins.astype(np.float64) * self.bin_width).astype(np.float32)
+
+
+def _bernoulli():
+    """constriction's Bernoulli pixel model, with ``perfect=True``.
+
+    The faster ``perfect=False`` approximation rounds the probabilities of
+    near-certain pixels coarsely; on MNIST, where most pixels are almost
+    surely black, it cost 2.5 % more bits (0.1782 against 0.1738 bits/pixel on
+    500 test digits), so we pay the slower model construction.
+    """
+    return constriction.stream.model.Bernoulli(perfect=True)
+
+
+def posterior_in_bins(model: VAE, images: np.ndarray, grid: LatentGrid) -> tuple[np.ndarray, np.ndarray]:
+    """q(z|x) in bin units: flat ``(mean, std)`` arrays of length ``batch * latent_dim``.
+
+    Args:
+        images: binary images, uint8 ``(batch, 28, 28)``.
+    """
+    mean, log_var = model.encoder(images[..., None].astype(np.float32), training=False)
+    mean = np.asarray(mean, dtype=np.float64).ravel()
+    std = np.exp(0.5 * np.asarray(log_var, dtype=np.float64).ravel())
+    return mean / grid.bin_width, np.maximum(std / grid.bin_width, 1e-6)
+
+
+def pixel_probabilities(model: VAE, bins: np.ndarray, grid: LatentGrid) -> np.ndarray:
+    """p(x_i = 1 | z) for every pixel, flat float64 of length ``batch * 784``.
+
+    Args:
+        bins: code bins, int32 ``(batch, latent_dim)``.
+    """
+    logits = np.asarray(model.decoder(grid.codes(bins), training=False), dtype=np.float64).ravel()
+    return np.exp(-np.logaddexp(0.0, -logits))
+
+
+def encode_batch(coder, model: VAE, images: np.ndarray, grid: LatentGrid) -> None:
+    """Push one batch of binary images onto ``coder`` with bits back.
+
+    Args:
+        coder: a ``constriction.stream.stack.AnsCoder``.
+        images: uint8 ``(batch, 28, 28)`` of 0s and 1s.
+    """
+    gaussian = grid.gaussian()
+    batch, latent_dim = len(images), model.latent_dim
+    mean, std = posterior_in_bins(model, images, grid)
+    bins = coder.decode(gaussian, mean, std).reshape(batch, latent_dim)  # borrow bits: z ~ q(z|x)
+    probabilities = pixel_probabilities(model, bins, grid)
+    coder.encode_reverse(images.reshape(-1).astype(np.int32), _bernoulli(),
+                         probabilities)
+    prior_std = np.full(bins.size, 1.0 / grid.bin_width)
+    coder.encode_reverse(bins.ravel(), gaussian, np.zeros(bins.size), prior_std)
+
+
+def decode_batch(coder, model: VAE, batch: int, grid: LatentGrid) -> np.ndarray:
+    """Pop one batch of ``batch`` images off ``coder``, returning the borrowed bits.
+
+    Returns:
+        uint8 ``(batch, 28, 28)`` of 0s and 1s.
+    """
+    gaussian = grid.gaussian()
+    size = batch * model.latent_dim
+    bins = coder.decode(gaussian, np.zeros(size), np.full(size, 1.0 / grid.bin_width))
+    bins = bins.reshape(batch, model.latent_dim)
+    probabilities = pixel_probabilities(model, bins, grid)
+    pixels = coder.decode(_bernoulli(), probabilities)
+    images = pixels.reshape(batch, 28, 28).astype(np.uint8)
+    mean, std = posterior_in_bins(model, images, grid)
+    coder.encode_reverse(bins.ravel(), gaussian, mean, std)  # give the borrowed bits back
+    return images

@@ -1,0 +1,248 @@
+"""The lossless codec: a trained VAE plus bits-back ANS, with a checked file format.
+
+``BitsBackCodec(model, name, weights_sha256).compress(images)`` returns the
+bytes of a file; ``.decompress(blob)`` gives back exactly the same images.
+The file's header (see :mod:`vae.compression.container`) holds::
+
+    model, weights_sha256      which checkpoint the file needs
+    count, batch_size          how many images, coded how many at a time
+    latent_dim, grid           the code size and its discretisation
+    initial_words, initial_seed  the random start of the stack (see below)
+    payload_words              length of the ANS stack
+    images_sha256              checksum of the original images
+    names_bytes                length of the optional LZMA-packed file names
+
+Bits back needs bits on the stack before the first code can be popped. The
+codec starts the stack with ``initial_words`` pseudo-random 32-bit words (from
+``initial_seed``), enough for the first batch; they stay in the file, so they
+are a fixed cost that does not grow with the number of images, and decoding
+checks that exactly these words are left at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import lzma
+import math
+
+import constriction
+import numpy as np
+
+from vae import checkpoint, pretrained
+from vae.compression import container
+from vae.compression.bitsback import PIXELS, LatentGrid, decode_batch, encode_batch
+from vae.compression.container import CompressionError
+from vae.models import VAE
+
+INITIAL_BITS_PER_CODE = 12
+"""Bits reserved per latent number of the first batch: popping a code with
+posterior std sigma reads about log2(sigma * 4.13 / bin_width) bits, 11.6 for
+sigma = 1.5 on the default grid; popping more than is there still decodes
+correctly, it only draws worse codes for the first batch."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Decompressed:
+    """What :meth:`BitsBackCodec.decompress` returns.
+
+    Attributes:
+        images: uint8 ``(count, 28, 28)`` of 0s and 1s.
+        names: the file names given at compression, or None.
+        header: the file's header (a dict).
+
+    Introduced in chapter 9.
+    """
+
+    images: np.ndarray
+    names: list[str] | None
+    header: dict
+
+
+def binary_images(images) -> np.ndarray:
+    """Check and convert images of 0s and 1s to uint8 ``(count, 28, 28)``.
+
+    Accepts ``(count, 28, 28)`` or ``(count, 28, 28, 1)`` of any numeric dtype
+    whose values are all 0 or 1 (booleans too).
+
+    Raises:
+        ValueError: wrong shape, no images, or values other than 0 and 1
+            (binarize grey images first, e.g. with ``vae.data.binarize``).
+
+    Introduced in chapter 9.
+    """
+    array = np.asarray(images)
+    if array.ndim == 4 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim != 3 or array.shape[1:] != (28, 28):
+        raise ValueError(f"expected binary images shaped (count, 28, 28) or (count, 28, 28, 1), "
+                         f"got shape {np.shape(images)}")
+    if len(array) == 0:
+        raise ValueError("expected at least one image, got none")
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise ValueError(f"expected numeric binary images, got dtype {array.dtype}")
+    if not np.all((array == 0) | (array == 1)):
+        raise ValueError("expected binary images (only 0 and 1); binarize grey images first, "
+                         "e.g. with vae.data.binarize or vae.data.threshold")
+    return array.astype(np.uint8)
+
+
+def images_sha256(images: np.ndarray) -> str:
+    """SHA-256 of binary images ``(count, 28, 28)``, packed 8 pixels a byte."""
+    return container.sha256(np.packbits(images.astype(np.uint8).reshape(len(images), PIXELS), axis=1).tobytes())
+
+
+class BitsBackCodec:
+    """Lossless compression of binary 28x28 digits with a trained VAE.
+
+    Args:
+        model: a trained :class:`vae.models.VAE`.
+        name: the model's name, written into the file.
+        weights_sha256: SHA-256 of the model's weights file, written into the
+            file and checked when decompressing.
+        batch_size: images coded together; larger batches run faster but
+            need more initial bits (``batch_size * latent_dim * 12``).
+        grid: the latent discretisation.
+
+    Introduced in chapter 9.
+    """
+
+    def __init__(self, model: VAE, name: str, weights_sha256: str, batch_size: int = 25,
+                 grid: LatentGrid = LatentGrid()):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        self.model, self.name, self.weights_sha256 = model, str(name), str(weights_sha256)
+        self.batch_size, self.grid = batch_size, grid
+
+    @classmethod
+    def pretrained(cls, name: str = "conv", **options) -> "BitsBackCodec":
+        """The codec of shipped model ``name``, its weights verified. Introduced in chapter 9."""
+        model, manifest = checkpoint.load_checkpoint(pretrained.checkpoint_dir(name))
+        return cls(model, name, manifest["weights_sha256"], **options)
+
+    # -- compression --------------------------------------------------------------------
+    def initial_words(self, first_batch: int) -> int:
+        """Words put on the stack before the first batch."""
+        return math.ceil(first_batch * self.model.latent_dim * INITIAL_BITS_PER_CODE / 32)
+
+    def compress(self, images, names: list[str] | None = None, initial_seed: int = 0) -> bytes:
+        """Compress binary images into the bytes of a self-describing file.
+
+        Args:
+            images: 0/1 images ``(count, 28, 28)`` or ``(count, 28, 28, 1)``.
+            names: optional file names, one per image, restored by decompress.
+            initial_seed: seed of the initial stack words.
+
+        Returns:
+            The file's bytes (header and ANS words).
+        """
+        images = binary_images(images)
+        if names is not None:
+            names = [str(n) for n in names]
+            if len(names) != len(images) or any("\n" in n for n in names):
+                raise ValueError(f"names must be {len(images)} strings without newlines")
+        sizes = _batch_sizes(len(images), self.batch_size)
+        initial = _initial_words(self.initial_words(sizes[0]), initial_seed)
+        coder = constriction.stream.stack.AnsCoder(initial, seal=True)
+        start = 0
+        for size in sizes:
+            encode_batch(coder, self.model, images[start:start + size], self.grid)
+            start += size
+        words = coder.get_compressed().astype("<u4")
+        names_blob = lzma.compress("\n".join(names).encode()) if names is not None else b""
+        header = {"model": self.name, "weights_sha256": self.weights_sha256, "count": len(images),
+                  "batch_size": self.batch_size, "latent_dim": self.model.latent_dim,
+                  "grid": dataclasses.asdict(self.grid), "initial_words": len(initial),
+                  "initial_seed": initial_seed, "payload_words": len(words),
+                  "images_sha256": images_sha256(images), "names_bytes": len(names_blob)}
+        return container.pack(header, words.tobytes() + names_blob)
+
+    # -- decompression ------------------------------------------------------------------
+    def decompress(self, blob: bytes) -> Decompressed:
+        """Recover the images (and names) from a file made by :meth:`compress`.
+
+        Raises:
+            CompressionError: the file is damaged or truncated, was made with
+                another model or checkpoint, or did not decode to the images
+                it was made from.
+        """
+        header, body = container.unpack(blob)
+        self._check_same_model(header)
+        grid = LatentGrid(**header["grid"])
+        payload_bytes = 4 * header["payload_words"]
+        words = np.frombuffer(body[:payload_bytes], dtype="<u4").astype(np.uint32)
+        coder = constriction.stream.stack.AnsCoder(words)
+        sizes = _batch_sizes(header["count"], header["batch_size"])
+        batches = [decode_batch(coder, self.model, size, grid) for size in reversed(sizes)]
+        images = np.concatenate(batches[::-1])
+        leftover = coder.get_compressed(unseal=True)
+        expected = _initial_words(header["initial_words"], header["initial_seed"])
+        if images_sha256(images) != header["images_sha256"] or not np.array_equal(leftover, expected):
+            raise CompressionError(f"decoding with model {self.name!r} did not reproduce the original images; "
+                                   "the file was made with different weights or on a platform whose "
+                                   "arithmetic differs")
+        names = None
+        if header["names_bytes"]:
+            names = lzma.decompress(body[payload_bytes:]).decode().split("\n")
+        return Decompressed(images=images, names=names, header=header)
+
+    def _check_same_model(self, header: dict) -> None:
+        if header["model"] != self.name or header["weights_sha256"] != self.weights_sha256:
+            raise CompressionError(
+                f"this file was compressed with model {header['model']!r} (weights "
+                f"{header['weights_sha256'][:12]}...), not with {self.name!r} (weights "
+                f"{self.weights_sha256[:12]}...); decompress it with that checkpoint")
+        if header["latent_dim"] != self.model.latent_dim:
+            raise CompressionError(f"the file's codes have {header['latent_dim']} numbers, "
+                                   f"the model's {self.model.latent_dim}")
+
+
+def _batch_sizes(count: int, batch_size: int) -> list[int]:
+    full, rest = divmod(count, batch_size)
+    return [batch_size] * full + ([rest] if rest else [])
+
+
+def _initial_words(count: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 2**32, size=count, dtype=np.uint32)
+
+
+def read_header(blob: bytes) -> dict:
+    """The checked header of a compressed file (raises :class:`CompressionError` if damaged).
+
+    Introduced in chapter 9.
+    """
+    header, _ = container.unpack(blob)
+    return header
+
+
+def compress(images, model: str = "conv", names: list[str] | None = None, batch_size: int = 25) -> bytes:
+    """Compress binary images with shipped model ``model``. Introduced in chapter 9."""
+    return BitsBackCodec.pretrained(model, batch_size=batch_size).compress(images, names=names)
+
+
+def decompress(blob: bytes) -> Decompressed:
+    """Decompress a file, loading the shipped model its header names. Introduced in chapter 9."""
+    header = read_header(blob)
+    try:
+        codec = BitsBackCodec.pretrained(header["model"], batch_size=header["batch_size"])
+    except ValueError as error:  # no such shipped model
+        raise CompressionError(f"this file needs model {header['model']!r}: {error}") from None
+    return codec.decompress(blob)
+
+
+def bits_per_dim(blob: bytes) -> dict:
+    """Rates of a compressed file in bits per pixel: total, and without the initial words.
+
+    Returns:
+        ``{"total": whole file, "payload": ANS words only, "net": ANS words
+        minus the initial words, "initial_bits": 32 * initial_words,
+        "header_bytes": bytes outside the ANS words}``.
+
+    Introduced in chapter 9.
+    """
+    header = read_header(blob)
+    dims = header["count"] * PIXELS
+    payload_bits = 32 * header["payload_words"]
+    initial_bits = 32 * header["initial_words"]
+    return {"total": 8 * len(blob) / dims, "payload": payload_bits / dims,
+            "net": (payload_bits - initial_bits) / dims, "initial_bits": initial_bits,
+            "header_bytes": len(blob) - payload_bits // 8}

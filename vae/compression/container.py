@@ -1,0 +1,79 @@
+"""The compressed file: a checked header followed by the ANS words.
+
+Layout (all integers little-endian)::
+
+    8 bytes   magic  b"VAEBBANS"
+    4 bytes   header length H (uint32)
+    H bytes   header, UTF-8 JSON (see :func:`vae.compression.codec` for its fields)
+    4 bytes   CRC-32 of the header bytes
+    rest      body: ANS words as uint32, then the optional file names (LZMA)
+
+The header records the body's length and SHA-256, so a truncated or
+corrupted file is refused before any decoding starts, and the SHA-256 of the
+original images, so a wrong model (or a platform whose arithmetic differs)
+is caught after decoding instead of returning wrong images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import zlib
+
+MAGIC = b"VAEBBANS"
+FORMAT_VERSION = 1
+_LENGTH = struct.Struct("<I")
+MAX_HEADER_BYTES = 1 << 20
+
+
+class CompressionError(ValueError):
+    """A compressed file that cannot be decoded: not ours, damaged, or for another model.
+
+    Introduced in chapter 9.
+    """
+
+
+def sha256(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def pack(header: dict, body: bytes) -> bytes:
+    """``header`` (JSON-able) and ``body`` as one file, with length and checksums added."""
+    header = {**header, "format_version": FORMAT_VERSION, "body_bytes": len(body), "body_sha256": sha256(body)}
+    encoded = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
+    return MAGIC + _LENGTH.pack(len(encoded)) + encoded + _LENGTH.pack(zlib.crc32(encoded)) + body
+
+
+def unpack(blob: bytes) -> tuple[dict, bytes]:
+    """Split a file made by :func:`pack` into ``(header, body)``, checking everything.
+
+    Raises:
+        CompressionError: not a file of this format, a newer version, a
+            damaged header, or a body that is truncated, too long or corrupted.
+    """
+    blob = bytes(blob)
+    if not blob.startswith(MAGIC):
+        raise CompressionError("not a VAE bits-back file (bad magic bytes)")
+    start = len(MAGIC) + _LENGTH.size
+    if len(blob) < start:
+        raise CompressionError("truncated file: the header is incomplete")
+    (length,) = _LENGTH.unpack_from(blob, len(MAGIC))
+    if length > MAX_HEADER_BYTES or len(blob) < start + length + _LENGTH.size:
+        raise CompressionError("truncated or damaged file: the header is incomplete")
+    encoded = blob[start:start + length]
+    (crc,) = _LENGTH.unpack_from(blob, start + length)
+    if zlib.crc32(encoded) != crc:
+        raise CompressionError("damaged file: the header's CRC-32 does not match")
+    header = json.loads(encoded)
+    if header.get("format_version") != FORMAT_VERSION:
+        raise CompressionError(f"unsupported format version {header.get('format_version')!r} "
+                               f"(this package reads version {FORMAT_VERSION})")
+    body = blob[start + length + _LENGTH.size:]
+    if len(body) != header["body_bytes"]:
+        kind = "truncated" if len(body) < header["body_bytes"] else "over-long"
+        raise CompressionError(f"{kind} file: the body has {len(body)} bytes, the header says "
+                               f"{header['body_bytes']}")
+    if sha256(body) != header["body_sha256"]:
+        raise CompressionError("corrupted file: the body's SHA-256 does not match the header")
+    return header, body
