@@ -21,7 +21,7 @@ def test_help_works_as_a_module():
     assert "train" in result.stdout and "evaluate" in result.stdout and "sample" in result.stdout
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "sample"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "sample", "compress", "decompress"])
 def test_each_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([command, "--help"])
@@ -118,3 +118,54 @@ def test_a_run_folder_of_another_run_exits_1(trained, capsys):
                    "--hidden", "32", "--latent-dim", "2", "--epochs", "1"])
     assert status == 1
     assert "another configuration" in capsys.readouterr().err
+
+
+# -- compress / decompress ---------------------------------------------------------------
+@pytest.fixture()
+def digits_npz(tmp_path):
+    from vae import data
+
+    images, _ = data.binarized_test_set(limit=30)
+    path = tmp_path / "digits.npz"
+    np.savez(path, images=images[..., 0].astype(np.uint8))
+    return path, images[..., 0]
+
+
+def test_compress_then_decompress_to_npz_and_to_pngs(tmp_path, digits_npz, capsys):
+    source, images = digits_npz
+    assert main(["compress", str(source), "-o", str(tmp_path / "d.vbb"), "--model", "conv"]) == 0
+    assert "compressed 30 digits" in capsys.readouterr().out
+    assert main(["decompress", str(tmp_path / "d.vbb"), "-o", str(tmp_path / "back.npz")]) == 0
+    with np.load(tmp_path / "back.npz") as restored:
+        assert np.array_equal(restored["images"], images)
+    assert main(["decompress", str(tmp_path / "d.vbb"), "-o", str(tmp_path / "pngs")]) == 0
+    assert len(list((tmp_path / "pngs").glob("*.png"))) == 30
+    # a PNG folder compresses too, and its file names come back
+    assert main(["compress", str(tmp_path / "pngs"), "-o", str(tmp_path / "p.vbb")]) == 0
+    assert main(["decompress", str(tmp_path / "p.vbb"), "-o", str(tmp_path / "again")]) == 0
+    assert sorted(p.name for p in (tmp_path / "again").iterdir()) == sorted(
+        p.name for p in (tmp_path / "pngs").iterdir())
+
+
+def test_compress_refuses_to_overwrite_and_unknown_models(tmp_path, digits_npz, capsys):
+    source, _ = digits_npz
+    (tmp_path / "taken.vbb").write_bytes(b"keep me")
+    assert main(["compress", str(source), "-o", str(tmp_path / "taken.vbb")]) == 2
+    assert (tmp_path / "taken.vbb").read_bytes() == b"keep me"
+    assert main(["compress", str(source), "-o", str(tmp_path / "x.vbb"), "--model", "nope"]) == 2
+    assert "no shipped model named 'nope'" in capsys.readouterr().err
+
+
+def test_damaged_or_foreign_files_exit_1_with_one_line(tmp_path, digits_npz):
+    source, _ = digits_npz
+    assert main(["compress", str(source), "-o", str(tmp_path / "d.vbb")]) == 0
+    blob = (tmp_path / "d.vbb").read_bytes()
+    (tmp_path / "cut.vbb").write_bytes(blob[:-7])
+    (tmp_path / "grey.npz").write_bytes(b"")
+    np.savez(tmp_path / "grey.npz", images=np.full((2, 28, 28), 0.5))
+    for argv in (["decompress", str(tmp_path / "cut.vbb"), "-o", str(tmp_path / "o.npz")],
+                 ["compress", str(tmp_path / "grey.npz"), "-o", str(tmp_path / "g.vbb")]):
+        result = run_module(*argv)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+    assert not (tmp_path / "o.npz").exists() and not (tmp_path / "g.vbb").exists()

@@ -95,14 +95,15 @@ def test_chapter_opens_with_its_goals_and_closes_with_summary_and_exercises(path
 
 
 def public_names():
-    for module_info in pkgutil.iter_modules(vae.__path__):
-        if module_info.name.startswith("_") or module_info.name in ("cli", "__main__"):
+    for module_info in pkgutil.walk_packages(vae.__path__, prefix="vae."):
+        short = module_info.name.rsplit(".", 1)[-1]
+        if short.startswith("_") or module_info.name in ("vae.cli", "vae.__main__"):
             continue
-        module = importlib.import_module(f"vae.{module_info.name}")
+        module = importlib.import_module(module_info.name)
         for name, value in vars(module).items():
             if (not name.startswith("_") and (inspect.isfunction(value) or inspect.isclass(value))
                     and value.__module__ == module.__name__ and not issubclass_exception(value)):
-                yield f"vae.{module_info.name}.{name}", name
+                yield f"{module_info.name}.{name}", name
 
 
 def issubclass_exception(value):

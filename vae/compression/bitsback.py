@@ -87,7 +87,7 @@ def _bernoulli():
     return constriction.stream.model.Bernoulli(perfect=True)
 
 
-def posterior_in_bins(model: VAE, images: np.ndarray, grid: LatentGrid) -> tuple[np.ndarray, np.ndarray]:
+def _posterior_in_bins(model: VAE, images: np.ndarray, grid: LatentGrid) -> tuple[np.ndarray, np.ndarray]:
     """q(z|x) in bin units: flat ``(mean, std)`` arrays of length ``batch * latent_dim``.
 
     Args:
@@ -99,7 +99,7 @@ def posterior_in_bins(model: VAE, images: np.ndarray, grid: LatentGrid) -> tuple
     return mean / grid.bin_width, np.maximum(std / grid.bin_width, 1e-6)
 
 
-def pixel_probabilities(model: VAE, bins: np.ndarray, grid: LatentGrid) -> np.ndarray:
+def _pixel_probabilities(model: VAE, bins: np.ndarray, grid: LatentGrid) -> np.ndarray:
     """p(x_i = 1 | z) for every pixel, flat float64 of length ``batch * 784``.
 
     Args:
@@ -118,9 +118,9 @@ def encode_batch(coder, model: VAE, images: np.ndarray, grid: LatentGrid) -> Non
     """
     gaussian = grid.gaussian()
     batch, latent_dim = len(images), model.latent_dim
-    mean, std = posterior_in_bins(model, images, grid)
+    mean, std = _posterior_in_bins(model, images, grid)
     bins = coder.decode(gaussian, mean, std).reshape(batch, latent_dim)  # borrow bits: z ~ q(z|x)
-    probabilities = pixel_probabilities(model, bins, grid)
+    probabilities = _pixel_probabilities(model, bins, grid)
     coder.encode_reverse(images.reshape(-1).astype(np.int32), _bernoulli(),
                          probabilities)
     prior_std = np.full(bins.size, 1.0 / grid.bin_width)
@@ -137,9 +137,9 @@ def decode_batch(coder, model: VAE, batch: int, grid: LatentGrid) -> np.ndarray:
     size = batch * model.latent_dim
     bins = coder.decode(gaussian, np.zeros(size), np.full(size, 1.0 / grid.bin_width))
     bins = bins.reshape(batch, model.latent_dim)
-    probabilities = pixel_probabilities(model, bins, grid)
+    probabilities = _pixel_probabilities(model, bins, grid)
     pixels = coder.decode(_bernoulli(), probabilities)
     images = pixels.reshape(batch, 28, 28).astype(np.uint8)
-    mean, std = posterior_in_bins(model, images, grid)
+    mean, std = _posterior_in_bins(model, images, grid)
     coder.encode_reverse(bins.ravel(), gaussian, mean, std)  # give the borrowed bits back
     return images

@@ -34,13 +34,13 @@ class CompressionError(ValueError):
     """
 
 
-def sha256(content: bytes) -> str:
+def _sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
 def pack(header: dict, body: bytes) -> bytes:
     """``header`` (JSON-able) and ``body`` as one file, with length and checksums added."""
-    header = {**header, "format_version": FORMAT_VERSION, "body_bytes": len(body), "body_sha256": sha256(body)}
+    header = {**header, "format_version": FORMAT_VERSION, "body_bytes": len(body), "body_sha256": _sha256(body)}
     encoded = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
     return MAGIC + _LENGTH.pack(len(encoded)) + encoded + _LENGTH.pack(zlib.crc32(encoded)) + body
 
@@ -74,6 +74,6 @@ def unpack(blob: bytes) -> tuple[dict, bytes]:
         kind = "truncated" if len(body) < header["body_bytes"] else "over-long"
         raise CompressionError(f"{kind} file: the body has {len(body)} bytes, the header says "
                                f"{header['body_bytes']}")
-    if sha256(body) != header["body_sha256"]:
+    if _sha256(body) != header["body_sha256"]:
         raise CompressionError("corrupted file: the body's SHA-256 does not match the header")
     return header, body

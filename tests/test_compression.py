@@ -1,0 +1,213 @@
+"""vae.compression: exact round trips, a checked file format, and a rate near the ELBO."""
+
+import lzma
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from vae import compression, data, evaluation, losses
+from vae.compression import BitsBackCodec, CompressionError, LatentGrid, container
+from vae.compression.baselines import baseline_sizes, packed_pixels
+from vae.compression.files import read_images, write_images
+from vae.models import MLPVAE
+
+
+@pytest.fixture(scope="module")
+def tiny_codec():
+    """An untrained 2-D model: the codec must be exact whatever the model's quality."""
+    return BitsBackCodec(MLPVAE(latent_dim=2, hidden=(8,), seed=1), "tiny", "0" * 64, batch_size=3)
+
+
+@pytest.fixture(scope="module")
+def conv_codec():
+    return BitsBackCodec.pretrained("conv")
+
+
+@pytest.fixture(scope="module")
+def test_digits():
+    images, _ = data.binarized_test_set(limit=500)
+    return images[..., 0].astype(np.uint8)
+
+
+def test_shipped_model_round_trip_is_exact(conv_codec, test_digits):
+    blob = conv_codec.compress(test_digits[:60])
+    assert np.array_equal(conv_codec.decompress(blob).images, test_digits[:60])
+
+
+@pytest.mark.parametrize("case", ["one image", "all zero", "all one", "batch plus one"])
+def test_edge_cases_round_trip(conv_codec, test_digits, case):
+    images = {"one image": test_digits[:1],
+              "all zero": np.zeros((2, 28, 28), np.uint8),
+              "all one": np.ones((2, 28, 28), np.uint8),
+              "batch plus one": test_digits[:conv_codec.batch_size + 1]}[case]
+    restored = conv_codec.decompress(conv_codec.compress(images))
+    assert np.array_equal(restored.images, images)
+    assert restored.names is None
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(images=arrays(np.uint8, st.tuples(st.integers(1, 7), st.just(28), st.just(28)),
+                     elements=st.integers(0, 1)),
+       seed=st.integers(0, 2**32 - 1))
+def test_any_binary_images_round_trip(tiny_codec, images, seed):
+    blob = tiny_codec.compress(images, initial_seed=seed)
+    assert np.array_equal(tiny_codec.decompress(blob).images, images)
+
+
+def test_names_come_back(tiny_codec, test_digits):
+    names = ["a.png", "b.png", "c.png", "d.png"]
+    assert tiny_codec.decompress(tiny_codec.compress(test_digits[:4], names=names)).names == names
+
+
+def test_rate_on_500_test_digits_is_within_2_percent_of_the_negative_elbo(conv_codec, test_digits):
+    # The codec's net cost per digit is a one-sample estimate of -ELBO (the code z is
+    # drawn from q(z|x) by the stack instead of a random generator), so both sides agree up
+    # to sampling noise (about 0.2 nats a digit averaged over 500 digits) plus the coder's
+    # own overhead (measured at about 0.6 %); 2 % is the target the book sets itself.
+    net = compression.bits_per_dim(conv_codec.compress(test_digits))["net"]
+    elbo = evaluation.evaluate(conv_codec.model, test_digits[..., None].astype(np.float32), k=1).elbo
+    negative_elbo = float(losses.nats_to_bits_per_dim(-elbo))
+    assert abs(net / negative_elbo - 1) < 0.02
+    assert net < 0.19  # the published BB-ANS figure for its small model
+
+
+def test_initial_bits_are_reported_and_left_on_the_stack(conv_codec, test_digits):
+    blob = conv_codec.compress(test_digits[:50])
+    header, rates = compression.read_header(blob), compression.bits_per_dim(blob)
+    assert rates["initial_bits"] == 32 * header["initial_words"] == 32 * conv_codec.initial_words(25)
+    assert rates["net"] < rates["payload"] < rates["total"]
+
+
+# -- the file format -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def blob(conv_codec, test_digits):
+    return conv_codec.compress(test_digits[:30])
+
+
+def test_the_header_names_the_model_and_counts(blob, conv_codec):
+    header = compression.read_header(blob)
+    assert header["model"] == "conv" and header["weights_sha256"] == conv_codec.weights_sha256
+    assert header["count"] == 30 and header["grid"] == {"bin_width_log2": 9, "latent_range": 8.0}
+
+
+@pytest.mark.parametrize("where", ["body", "last byte", "header"])
+def test_a_corrupted_byte_is_a_clear_error(conv_codec, blob, where):
+    damaged = bytearray(blob)
+    position = {"body": len(blob) // 2, "last byte": len(blob) - 1, "header": 20}[where]
+    damaged[position] ^= 0x10
+    with pytest.raises(CompressionError, match="corrupted|damaged"):
+        conv_codec.decompress(bytes(damaged))
+
+
+@pytest.mark.parametrize("keep", [0, 5, 12, 100, -1])
+def test_a_truncated_file_is_a_clear_error(conv_codec, blob, keep):
+    with pytest.raises(CompressionError, match="truncated|not a VAE"):
+        conv_codec.decompress(blob[:keep])
+
+
+def test_extra_bytes_at_the_end_are_an_error(conv_codec, blob):
+    with pytest.raises(CompressionError, match="over-long"):
+        conv_codec.decompress(blob + b"\0")
+
+
+def test_another_models_codec_refuses_the_file(blob):
+    with pytest.raises(CompressionError, match="compressed with model 'conv'"):
+        BitsBackCodec.pretrained("latent2").decompress(blob)
+
+
+def test_a_file_naming_an_unknown_model_is_refused(test_digits):
+    stranger = BitsBackCodec(MLPVAE(latent_dim=2, hidden=(8,)), "no-such-model", "1" * 64)
+    with pytest.raises(CompressionError, match="no-such-model"):
+        compression.decompress(stranger.compress(test_digits[:2]))
+
+
+def test_same_name_with_other_weights_fails_the_image_checksum(test_digits):
+    """Even a forged header cannot make the codec return wrong images."""
+    writer = BitsBackCodec(MLPVAE(latent_dim=2, hidden=(8,), seed=1), "tiny", "0" * 64)
+    reader = BitsBackCodec(MLPVAE(latent_dim=2, hidden=(8,), seed=2), "tiny", "0" * 64)
+    with pytest.raises(CompressionError, match="did not reproduce"):
+        reader.decompress(writer.compress(test_digits[:5]))
+
+
+def test_a_newer_format_version_is_refused():
+    blob = container.pack({"x": 1}, b"")
+    header, body = container.unpack(blob)
+    assert header["x"] == 1 and body == b""
+    newer = blob.replace(b'"format_version":1', b'"format_version":9')
+    with pytest.raises(CompressionError):
+        container.unpack(newer)
+
+
+# -- inputs ----------------------------------------------------------------------------
+@pytest.mark.parametrize("images, message", [
+    (np.full((2, 28, 28), 0.5), "binary"),
+    (np.zeros((2, 28, 27)), "shape"),
+    (np.zeros((0, 28, 28)), "at least one"),
+    (np.full((1, 28, 28), 255, np.uint8), "binary"),
+])
+def test_bad_images_are_refused_with_a_reason(tiny_codec, images, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_codec.compress(images)
+
+
+def test_channel_axis_and_booleans_are_accepted(tiny_codec, test_digits):
+    images = test_digits[:3, ..., None].astype(bool)
+    assert np.array_equal(tiny_codec.decompress(tiny_codec.compress(images)).images, test_digits[:3])
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="batch_size"):
+        BitsBackCodec(MLPVAE(latent_dim=2, hidden=(8,)), "m", "0" * 64, batch_size=0)
+    with pytest.raises(ValueError, match="bin_width_log2"):
+        LatentGrid(bin_width_log2=40)
+
+
+# -- files -----------------------------------------------------------------------------
+def test_png_folder_and_npz_round_trip(tmp_path, test_digits):
+    write_images(tmp_path / "digits", test_digits[:4], ["one.png", "two.png", "three.png", "four.png"])
+    images, names = read_images(tmp_path / "digits")
+    assert names == ["four.png", "one.png", "three.png", "two.png"]  # name order
+    assert np.array_equal(images[names.index("one.png")], test_digits[0])
+    write_images(tmp_path / "d.npz", test_digits[:4])
+    again, no_names = read_images(tmp_path / "d.npz")
+    assert np.array_equal(again, test_digits[:4]) and no_names is None
+
+
+def test_files_are_never_overwritten(tmp_path, test_digits):
+    write_images(tmp_path / "d.npz", test_digits[:2])
+    with pytest.raises(ValueError, match="exists"):
+        write_images(tmp_path / "d.npz", test_digits[:2])
+    write_images(tmp_path / "pngs", test_digits[:2])
+    with pytest.raises(ValueError, match="exists"):
+        write_images(tmp_path / "pngs", test_digits[:2])
+
+
+def test_grey_or_wrong_sized_pngs_are_refused(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "grey").mkdir()
+    Image.fromarray(np.full((28, 28), 128, np.uint8)).save(tmp_path / "grey" / "a.png")
+    with pytest.raises(ValueError, match="black and white"):
+        read_images(tmp_path / "grey")
+    (tmp_path / "big").mkdir()
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "big" / "a.png")
+    with pytest.raises(ValueError, match="28x28"):
+        read_images(tmp_path / "big")
+    with pytest.raises(ValueError, match="no .png"):
+        read_images(tmp_path / "grey" / "..")  # a folder of folders
+    with pytest.raises(ValueError, match="no such"):
+        read_images(tmp_path / "missing.npz")
+
+
+# -- baselines -------------------------------------------------------------------------
+def test_baselines_measure_the_same_pixels(test_digits):
+    packed = packed_pixels(test_digits[:10])
+    assert len(packed) == 10 * 98
+    assert np.array_equal(np.unpackbits(np.frombuffer(packed, np.uint8)).reshape(10, 28, 28), test_digits[:10])
+    sizes = baseline_sizes(test_digits[:10])
+    assert sizes["raw (packed bits)"] == 980
+    assert sizes["lzma (xz -9e)"] == len(lzma.compress(packed, preset=9 | lzma.PRESET_EXTREME))
+    assert all(size > 0 for size in sizes.values())
