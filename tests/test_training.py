@@ -48,7 +48,8 @@ def test_beta_scheduler_moves_beta_within_the_epoch(mlp_model, binary_images):
 
 
 @pytest.mark.parametrize("field, value", [("latent_dim", 0), ("epochs", 0), ("batch_size", -1),
-                                          ("learning_rate", 0.0), ("beta", -0.1), ("seed", -1)])
+                                          ("learning_rate", 0.0), ("beta", -0.1), ("seed", -1),
+                                          ("learning_rate_schedule", "linear")])
 def test_train_config_refuses_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
         training.TrainConfig(**{field: value})
@@ -118,3 +119,20 @@ def test_a_finished_run_can_be_extended_by_more_epochs(tmp_path, tiny_data):
 def test_only_the_last_resume_state_is_kept(tmp_path, tiny_data):
     training.train(training.TrainConfig(epochs=3, **TINY), tmp_path, *tiny_data)
     assert sorted(p.name for p in tmp_path.glob("state-*")) == ["state-0003"]
+
+
+def test_cosine_schedule_decays_to_one_percent_over_the_run():
+    config = training.TrainConfig(epochs=4, learning_rate=2e-3, learning_rate_schedule="cosine", **TINY)
+    rate = training.learning_rate_of(config, steps_per_epoch=10)
+    assert float(rate(0)) == pytest.approx(2e-3)
+    assert float(rate(20)) == pytest.approx(2e-3 * (0.01 + 0.99 * 0.5), rel=1e-5)  # half-way
+    assert float(rate(40)) == pytest.approx(2e-5)
+    assert training.learning_rate_of(training.TrainConfig(**TINY), 10) == 1e-3
+
+
+def test_a_cosine_run_cannot_be_extended(tmp_path, tiny_data):
+    config = training.TrainConfig(epochs=1, learning_rate_schedule="cosine", **TINY)
+    training.train(config, tmp_path, *tiny_data)
+    with pytest.raises(ValueError, match="another configuration"):
+        training.train(training.TrainConfig(epochs=2, learning_rate_schedule="cosine", **TINY), tmp_path,
+                       *tiny_data)

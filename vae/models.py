@@ -117,10 +117,19 @@ class _LatentModel(keras.Model):
         raise NotImplementedError
 
     def train_step(self, data):
-        """One gradient step on a batch; returns the running means of the metrics."""
+        """One gradient step on a batch; returns the running means of the metrics.
+
+        Under a ``tf.distribute`` strategy Keras runs this once per replica,
+        each on its slice of the batch, and the optimizer *sums* the
+        replicas' gradients. Dividing the loss by the number of replicas
+        makes that sum the gradient of the whole batch's mean loss, the same
+        step as on one device (outside a strategy the divisor is 1).
+        """
         with tf.GradientTape() as tape:
             values = self._batch_losses(data)
-        gradients = tape.gradient(values["loss"], self.trainable_variables)
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            per_replica_loss = values["loss"] / tf.cast(replicas, values["loss"].dtype)
+        gradients = tape.gradient(per_replica_loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         return self._record(values)
 

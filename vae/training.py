@@ -148,7 +148,8 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def new_model(config: TrainConfig, steps_per_epoch: int = 469) -> VAE:
+def new_model(config: TrainConfig, steps_per_epoch: int = 469,
+              strategy: tf.distribute.Strategy | None = None) -> VAE:
     """A freshly initialised, compiled model for ``config``.
 
     The initial weights depend only on ``config.seed``: this reseeds Python's,
@@ -160,13 +161,18 @@ def new_model(config: TrainConfig, steps_per_epoch: int = 469) -> VAE:
         config: the run's :class:`TrainConfig`.
         steps_per_epoch: batches per epoch, which sets the length of a cosine
             learning-rate schedule (default: 60,000 digits at batch 128).
+        strategy: an optional ``tf.distribute`` strategy (e.g.
+            ``MirroredStrategy`` over several GPUs); the model and its
+            optimizer are created in its scope, so ``fit`` splits every batch
+            across its replicas.
 
     Introduced in chapter 5.
     """
     keras.utils.set_random_seed(config.seed)
-    model = build_model(config.model_config())
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate_of(config, steps_per_epoch)))
-    model.optimizer.build(model.trainable_variables)
+    with (strategy or tf.distribute.get_strategy()).scope():
+        model = build_model(config.model_config())
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate_of(config, steps_per_epoch)))
+        model.optimizer.build(model.trainable_variables)
     return model
 
 
@@ -235,7 +241,8 @@ def versions() -> dict:
 
 
 def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
-          command: str | None = None, export_dir=None, progress: Callable[[dict], None] | None = None) -> tuple[VAE, dict]:
+          command: str | None = None, export_dir=None, progress: Callable[[dict], None] | None = None,
+          strategy: tf.distribute.Strategy | None = None) -> tuple[VAE, dict]:
     """Train (or resume) a model and write its checkpoint into ``run_dir``.
 
     Args:
@@ -250,6 +257,9 @@ def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
         export_dir: where to write the final checkpoint (default ``run_dir``),
             e.g. ``vae/checkpoints/NAME`` to ship it.
         progress: called after each epoch with that epoch's record.
+        strategy: an optional ``tf.distribute`` strategy to train under (see
+            :func:`new_model`). ``batch_size`` stays the global batch, split
+            evenly across the replicas; the manifest records the strategy.
 
     Returns:
         ``(model, manifest)``; the checkpoint is ``model.weights.h5`` with
@@ -266,7 +276,7 @@ def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
     if test_images is None:
         test_images, _ = data.binarized_test_set()
     steps_per_epoch = -(-len(train_images) // config.batch_size)
-    model = new_model(config, steps_per_epoch)
+    model = new_model(config, steps_per_epoch, strategy)
     state = _load_state(model, run_dir) or {"epochs_done": 0, "history": [], "seconds": 0.0, "cpu_seconds": 0.0}
     validation = data.evaluation_batches(test_images, batch_size=500)
     schedule = beta_schedule(config)
@@ -291,6 +301,7 @@ def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
                  "train_sha256": data.MNIST_SHA256["x_train"] if uses_mnist else _array_sha256(train_images),
                  "test_binarization_seed": data.TEST_BINARIZATION_SEED if uses_mnist else None,
                  "train_images": int(len(train_images))},
+        "distribution": _distribution_record(strategy),
         "epochs": state["epochs_done"],
         "seconds": round(state["seconds"], 1),
         "cpu_seconds": round(state["cpu_seconds"], 1),
@@ -302,6 +313,14 @@ def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
     }
     manifest = checkpoint.save_checkpoint(model, export_dir or run_dir, manifest)
     return model, manifest
+
+
+def _distribution_record(strategy: tf.distribute.Strategy | None) -> dict:
+    """What the manifest says about the devices a run used."""
+    if strategy is None:
+        return {"strategy": None, "replicas": 1}
+    return {"strategy": type(strategy).__name__, "replicas": int(strategy.num_replicas_in_sync),
+            "devices": list(strategy.extended.worker_devices)}
 
 
 def _array_sha256(array) -> str:
