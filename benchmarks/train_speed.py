@@ -1,6 +1,6 @@
 """Training throughput of the package against the common tutorial recipe, in one process.
 
-    python benchmarks/train_speed.py [--seconds 20]
+    python benchmarks/train_speed.py [--seconds 20] [--variants]
 
 For the MLP and the conv architecture it measures images per second of
 
@@ -13,7 +13,9 @@ For the MLP and the conv architecture it measures images per second of
   batch size the book uses;
 
 and prints the ratios, plus the fraction of this machine's float32
-matrix-multiply peak (measured in the same run) that the MLP reaches.
+matrix-multiply peak (measured in the same run) that the MLP reaches. With
+``--variants`` it also measures the package with XLA (``jit_compile=True``),
+with bfloat16 mixed precision, and with both, as ratios to the plain package.
 Figures are ratios within one run: absolute speeds on shared machines vary
 by 15 % or more from run to run. Nothing here is a test.
 """
@@ -74,11 +76,16 @@ def recipe_speed(build, images, seconds):
     return images_per_second(model, dataset, len(binary), seconds)
 
 
-def package_speed(build, images, batch_size, seconds):
-    model = build()
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    dataset = data.training_batches(images, batch_size, epoch=0, seed=0)
-    return images_per_second(model, dataset, len(images), seconds)
+def package_speed(build, images, batch_size, seconds, jit_compile=False, precision="float32"):
+    """Images/s of the package's ``fit``; optionally with XLA or bfloat16 mixed precision."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
+    try:
+        model = build()
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit_compile)
+        dataset = data.training_batches(images, batch_size, epoch=0, seed=0)
+        return images_per_second(model, dataset, len(images), seconds)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
 
 
 def matmul_peak_flops(seconds: float, size: int = 2048) -> float:
@@ -104,6 +111,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds per measurement")
     parser.add_argument("--images", type=int, default=20000, help="training images per epoch")
+    parser.add_argument("--variants", action="store_true",
+                        help="also measure the package with XLA, with bfloat16 mixed precision, and with both")
     args = parser.parse_args()
     images, _ = data.load_mnist("train")
     images = images[:args.images]
@@ -121,6 +130,15 @@ def main() -> None:
         if name == "mlp":
             flops = mlp_train_flops_per_image(build()) * package
             print(f"       MLP reaches {flops / 1e9:.0f} GFLOP/s = {flops / peak:.0%} of the measured peak")
+        if args.variants:
+            for label, options in (("XLA", {"jit_compile": True}), ("bfloat16", {"precision": "bfloat16"}),
+                                   ("XLA + bfloat16", {"jit_compile": True, "precision": "bfloat16"})):
+                variant = package_speed(build, images, batch_size, args.seconds, **options)
+                line = f"       package with {label:15s} {variant:8.0f} img/s = {variant / package:4.2f}x the package"
+                if name == "mlp":
+                    flops = mlp_train_flops_per_image(build()) * variant
+                    line += f", {flops / peak:.0%} of the float32 peak"
+                print(line)
 
 
 if __name__ == "__main__":

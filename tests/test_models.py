@@ -149,3 +149,21 @@ def test_mlp_matches_burda_et_al_one_layer_architecture():
     model = MLPVAE(latent_dim=50, hidden=(200, 200), activation="tanh")
     dense = [layer.units for layer in model.encoder.layers if isinstance(layer, keras.layers.Dense)]
     assert dense == [200, 200, 50, 50]  # two hidden layers, then the mean and log-variance heads
+
+
+def test_a_model_built_under_mixed_bfloat16_trains_with_float32_losses(binary_images):
+    import keras
+
+    from vae.models import MLPVAE
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = MLPVAE(latent_dim=3, hidden=(16,), seed=0)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        assert model.decoder.layers[-2].compute_dtype == "bfloat16"
+        mean, log_var = model.encode(binary_images)
+        assert mean.dtype == log_var.dtype == model.decode(mean).dtype == tf.float32
+        history = model.fit(tf.data.Dataset.from_tensor_slices(binary_images).batch(4), verbose=0)
+        assert np.isfinite(history.history["loss"][0])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

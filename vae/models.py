@@ -177,14 +177,14 @@ class VAE(_LatentModel):
         Introduced in chapter 3.
         """
         mean, log_var = self.encoder(check_images(x))
-        return mean, log_var
+        return _float32(mean), _float32(log_var)
 
     def decode(self, z):
         """Bernoulli logits ``(batch, 28, 28, 1)`` for codes ``z`` ``(batch, latent_dim)``.
 
         Introduced in chapter 3.
         """
-        return self.decoder(check_latents(z, self.latent_dim))
+        return _float32(self.decoder(check_latents(z, self.latent_dim)))
 
     def sample(self, n: int, seed: int | None = None):
         """Generate ``n`` images from the prior: ``sigmoid(decode(z))``, ``z ~ N(0, I)``.
@@ -237,6 +237,16 @@ class VAE(_LatentModel):
     def get_config(self) -> dict:
         """The constructor arguments, plus ``architecture``, as plain JSON types."""
         return {"architecture": self.architecture, "latent_dim": self.latent_dim, "seed": self.noise_seed}
+
+
+def _float32(tensor):
+    """Network outputs in float32, also under a mixed-precision policy (a no-op otherwise).
+
+    With ``keras.mixed_precision.set_global_policy("mixed_bfloat16")`` the
+    layers compute in bfloat16; the noise, the log-densities and their sums
+    over 784 pixels stay in float32.
+    """
+    return tf.cast(tensor, tf.float32)
 
 
 def _images_of(data):
