@@ -35,15 +35,16 @@ def test_manifest_holds_the_quick_and_the_full_protocol_figures(name):
 def test_a_quick_evaluation_with_a_new_seed_agrees_with_the_manifest(name, test_images):
     recorded = pretrained.manifest(name)["evaluations"][QUICK]
     result = evaluation.evaluate(pretrained.load(name), test_images, k=100, seed=1)
-    # Same 1,000 digits, fresh Monte Carlo draws: only the estimator's own noise differs.
-    # Its size is bounded by the recorded standard error, which measures the spread of the
-    # per-digit estimates across digits (tens of nats) and so includes their Monte Carlo
-    # noise (a few tenths of a nat per digit at k = 100); a third of it is ample for two
-    # estimates on the same digits, and still catches a changed model or data set (the
-    # smallest change any retraining made was several nats).
-    tolerance = recorded["nll_stderr"] / 3
-    assert result.nll == pytest.approx(recorded["nll"], abs=tolerance)
-    assert result.elbo == pytest.approx(recorded["elbo"], abs=tolerance)
+    # Same 1,000 digits, fresh Monte Carlo draws: only the estimators' own noise differs,
+    # and it is far below the recorded standard error, which measures the spread of the
+    # per-digit figures across digits. Between seeds 0 and 1 we measured differences of
+    # about 0.01 nats in the NLL (k = 100 averages away the noise) and up to 0.2 nats in
+    # the ELBO (one sample per digit), against standard errors of 0.8 to 1.6 nats. So a
+    # tenth of the standard error for the NLL and half of it for the ELBO leave room for
+    # the noise and still catch a different model or data set (retraining moves them by nats).
+    stderr = recorded["nll_stderr"]
+    assert result.nll == pytest.approx(recorded["nll"], abs=stderr / 10)
+    assert result.elbo == pytest.approx(recorded["elbo"], abs=stderr / 2)
     assert result.active_units == recorded["active_units"]
 
 

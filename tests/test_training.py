@@ -123,11 +123,17 @@ def test_only_the_last_resume_state_is_kept(tmp_path, tiny_data):
 
 def test_cosine_schedule_decays_to_one_percent_over_the_run():
     config = training.TrainConfig(epochs=4, learning_rate=2e-3, learning_rate_schedule="cosine", **TINY)
-    rate = training.learning_rate_of(config, steps_per_epoch=10)
-    assert float(rate(0)) == pytest.approx(2e-3)
-    assert float(rate(20)) == pytest.approx(2e-3 * (0.01 + 0.99 * 0.5), rel=1e-5)  # half-way
-    assert float(rate(40)) == pytest.approx(2e-5)
-    assert training.learning_rate_of(training.TrainConfig(**TINY), 10) == 1e-3
+    optimizer = training.new_model(config, steps_per_epoch=10).optimizer
+
+    def rate_at(step):
+        optimizer.iterations.assign(step)
+        return float(optimizer.learning_rate)
+
+    assert rate_at(0) == pytest.approx(2e-3)
+    assert rate_at(20) == pytest.approx(2e-3 * (0.01 + 0.99 * 0.5), rel=1e-5)  # half-way
+    assert rate_at(40) == pytest.approx(2e-5)
+    constant = training.new_model(training.TrainConfig(**TINY)).optimizer
+    assert float(constant.learning_rate) == pytest.approx(1e-3)
 
 
 def test_a_cosine_run_cannot_be_extended(tmp_path, tiny_data):

@@ -171,12 +171,12 @@ def new_model(config: TrainConfig, steps_per_epoch: int = 469,
     keras.utils.set_random_seed(config.seed)
     with (strategy or tf.distribute.get_strategy()).scope():
         model = build_model(config.model_config())
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate_of(config, steps_per_epoch)))
+        model.compile(optimizer=keras.optimizers.Adam(_learning_rate(config, steps_per_epoch)))
         model.optimizer.build(model.trainable_variables)
     return model
 
 
-def learning_rate_of(config: TrainConfig, steps_per_epoch: int):
+def _learning_rate(config: TrainConfig, steps_per_epoch: int):
     """Adam's step size for ``config``: a number, or a schedule of the step count.
 
     The cosine schedule reads the optimizer's own step counter, which the
