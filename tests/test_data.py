@@ -586,3 +586,16 @@ def test_load_idx_images_reads_the_debian_fashion_mnist_test_set():
     assert images.shape == (10000, 28, 28, 1) and images.dtype == np.float32
     assert 0.0 <= images.min() and images.max() <= 1.0
     assert np.bincount(labels, minlength=10).tolist() == [1000] * 10
+
+
+def test_training_batches_take_an_eager_tensor_as_they_take_an_array():
+    images, _ = data.load_mnist("test")
+    as_array = list(data.training_batches(images[:300], 128, epoch=2, seed=4))
+    as_tensor = list(data.training_batches(tf.constant(images[:300]), 128, epoch=2, seed=4))
+    assert all(np.array_equal(a, b) for a, b in zip(as_array, as_tensor)) and len(as_tensor) == 3
+
+
+@pytest.mark.parametrize("bad", [tf.zeros((4, 28, 28)), tf.fill((2, 28, 28, 1), 2.0), tf.zeros((0, 28, 28, 1))])
+def test_training_batches_check_an_eager_tensor_too(bad):
+    with pytest.raises(ValueError, match="expected"):
+        data.training_batches(bad, 2, epoch=0)

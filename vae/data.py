@@ -434,7 +434,19 @@ def evaluation_batches(images, batch_size: int) -> tf.data.Dataset:
 
 
 def _image_tensor(images) -> tf.Tensor:
-    """Check ``(N, 28, 28, 1)`` float images in [0, 1]; return them as a float32 tensor."""
+    """Check ``(N, 28, 28, 1)`` float images in [0, 1]; return them as a float32 tensor.
+
+    An eager float32 tensor is checked and used as it is, not copied: a
+    pipeline built once per epoch from the same tensor then shares its
+    memory (a NumPy array is copied into a new constant at every call).
+    """
+    if isinstance(images, tf.Tensor) and hasattr(images, "numpy") and images.dtype == tf.float32:
+        if images.shape.rank != 4 or tuple(images.shape[1:]) != IMAGE_SHAPE or images.shape[0] == 0:
+            raise ValueError(f"expected images of shape (N, 28, 28, 1) with N >= 1, got {tuple(images.shape)}")
+        low, high = float(tf.reduce_min(images)), float(tf.reduce_max(images))
+        if not 0.0 <= low <= high <= 1.0:
+            raise ValueError(f"expected grey levels in [0, 1], got values in [{low:g}, {high:g}]")
+        return images
     grey = _checked_grey_levels(images)
     if grey.ndim != 4 or grey.shape[1:] != IMAGE_SHAPE or grey.shape[0] == 0:
         raise ValueError(

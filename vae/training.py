@@ -280,9 +280,10 @@ def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
     state = _load_state(model, run_dir) or {"epochs_done": 0, "history": [], "seconds": 0.0, "cpu_seconds": 0.0}
     validation = data.evaluation_batches(test_images, batch_size=500)
     schedule = beta_schedule(config)
+    pixels = tf.constant(np.asarray(train_images, dtype=np.float32))  # one copy shared by every epoch
     for epoch in range(state["epochs_done"], config.epochs):
         wall, cpu = time.perf_counter(), time.process_time()
-        batches = data.training_batches(train_images, config.batch_size, epoch=epoch, seed=config.seed)
+        batches = data.training_batches(pixels, config.batch_size, epoch=epoch, seed=config.seed)
         history = model.fit(batches, epochs=epoch + 1, initial_epoch=epoch, validation_data=validation,
                             callbacks=[BetaScheduler(schedule, steps_per_epoch, epoch)], verbose=0,
                             shuffle=False)
