@@ -114,6 +114,7 @@ def test_shipped_model_was_trained_by_the_one_command_in_its_manifest(name):
     assert (args.learning_rate, args.kl_warmup_epochs, args.beta) == (
         config["learning_rate"], config["kl_warmup_epochs"], config["beta"])
     assert args.learning_rate_schedule == config.get("learning_rate_schedule", "constant")
+    assert args.precision == config.get("precision", "float32")
     options = config["model_options"]
     assert (args.hidden or None) == (options.get("hidden") if isinstance(options.get("hidden"), list)
                                      else [options["hidden"]] if "hidden" in options else None)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vae import data, training
+from vae import checkpoint, data, training
 
 
 def test_constant_beta_never_changes():
@@ -49,7 +49,7 @@ def test_beta_scheduler_moves_beta_within_the_epoch(mlp_model, binary_images):
 
 @pytest.mark.parametrize("field, value", [("latent_dim", 0), ("epochs", 0), ("batch_size", -1),
                                           ("learning_rate", 0.0), ("beta", -0.1), ("seed", -1),
-                                          ("learning_rate_schedule", "linear")])
+                                          ("learning_rate_schedule", "linear"), ("precision", "float16")])
 def test_train_config_refuses_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
         training.TrainConfig(**{field: value})
@@ -142,3 +142,15 @@ def test_a_cosine_run_cannot_be_extended(tmp_path, tiny_data):
     with pytest.raises(ValueError, match="another configuration"):
         training.train(training.TrainConfig(epochs=2, learning_rate_schedule="cosine", **TINY), tmp_path,
                        *tiny_data)
+
+
+def test_mixed_bfloat16_training_computes_in_bfloat16_and_ships_float32_weights(tmp_path, tiny_data):
+    config = training.TrainConfig(epochs=1, precision="mixed_bfloat16", **TINY)
+    model = training.new_model(config)
+    assert model.decoder.layers[-2].compute_dtype == "bfloat16"
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored for everything else
+    _, manifest = training.train(config, tmp_path, *tiny_data)
+    assert manifest["train_config"]["precision"] == "mixed_bfloat16" and np.isfinite(manifest["metrics"]["loss"])
+    loaded, _ = checkpoint.load_checkpoint(tmp_path)
+    assert all(w.dtype == "float32" for w in loaded.weights)
+    assert loaded.decoder.layers[-2].compute_dtype == "float32"

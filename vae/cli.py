@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=_seed, default=0)
     train.add_argument("--learning-rate-schedule", choices=["constant", "cosine"], default="constant",
                        help="cosine: decay to 1%% of --learning-rate over the run")
+    train.add_argument("--precision", choices=["float32", "mixed_bfloat16"], default="float32",
+                       help="mixed_bfloat16: compute in bfloat16, keep weights and losses in float32")
 
     evaluate = commands.add_parser("evaluate", help="test ELBO, importance-weighted NLL, active units",
                                    description="Evaluate a model on the fixed binarized MNIST test set.")
@@ -207,7 +209,7 @@ def run_train(args) -> int:
         architecture=args.architecture, latent_dim=args.latent_dim, model_options=_model_options(args),
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, beta=args.beta,
         kl_warmup_epochs=args.kl_warmup_epochs, seed=args.seed,
-        learning_rate_schedule=args.learning_rate_schedule)
+        learning_rate_schedule=args.learning_rate_schedule, precision=args.precision)
     run_dir = args.run_dir or Path("runs") / args.name
     with tqdm(total=config.epochs, desc=f"training {args.name}", unit="epoch", file=sys.stderr,
               disable=None) as bar:
