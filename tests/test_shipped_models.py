@@ -32,20 +32,30 @@ def test_manifest_holds_the_quick_and_the_full_protocol_figures(name):
 
 
 @pytest.mark.parametrize("name", SHIPPED)
-def test_a_quick_evaluation_with_a_new_seed_agrees_with_the_manifest(name, test_images):
+def test_the_quick_evaluation_recomputes_the_manifest(name, test_images):
+    recorded = pretrained.manifest(name)["evaluations"][QUICK]
+    result = evaluation.evaluate(pretrained.load(name), test_images, k=100, seed=0)
+    # Same digits, same seed, same draws: only floating-point rounding may differ
+    # (another CPU, another thread count), which moves these means by far less than 0.05 nats.
+    assert result.nll == pytest.approx(recorded["nll"], abs=0.05)
+    assert result.elbo == pytest.approx(recorded["elbo"], abs=0.05)
+    assert result.active_units == recorded["active_units"]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_new_seed_moves_the_figures_by_monte_carlo_noise_only(name, test_images):
     recorded = pretrained.manifest(name)["evaluations"][QUICK]
     result = evaluation.evaluate(pretrained.load(name), test_images, k=100, seed=1)
-    # Same 1,000 digits, fresh Monte Carlo draws: only the estimators' own noise differs,
-    # and it is far below the recorded standard error, which measures the spread of the
-    # per-digit figures across digits. Between seeds 0 and 1 we measured differences of
-    # about 0.01 nats in the NLL (k = 100 averages away the noise) and up to 0.2 nats in
-    # the ELBO (one sample per digit), against standard errors of 0.8 to 1.6 nats. So a
-    # tenth of the standard error for the NLL and half of it for the ELBO leave room for
-    # the noise and still catch a different model or data set (retraining moves them by nats).
+    # Same 1,000 digits, fresh draws: only the estimators' own noise differs. The recorded
+    # standard error measures the spread of the per-digit figures across digits; the
+    # Monte Carlo noise of the 1,000-digit means is much smaller. Between seeds 0 and 1 we
+    # measured NLL differences of 0.01 to 0.15 nats and ELBO differences of 0.15 to 0.23
+    # nats, against standard errors of 0.7 to 1.6 nats. A third of the standard error for
+    # the NLL and half of it for the ELBO cover that noise, and a different model or data
+    # set moves the figures by nats.
     stderr = recorded["nll_stderr"]
-    assert result.nll == pytest.approx(recorded["nll"], abs=stderr / 10)
+    assert result.nll == pytest.approx(recorded["nll"], abs=stderr / 3)
     assert result.elbo == pytest.approx(recorded["elbo"], abs=stderr / 2)
-    assert result.active_units == recorded["active_units"]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
