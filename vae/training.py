@@ -156,7 +156,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def new_model(config: TrainConfig, steps_per_epoch: int = 469,
+def new_model(config: TrainConfig, steps_per_epoch: int | None = None,
               strategy: tf.distribute.Strategy | None = None) -> VAE:
     """A freshly initialised, compiled model for ``config``.
 
@@ -168,7 +168,8 @@ def new_model(config: TrainConfig, steps_per_epoch: int = 469,
     Args:
         config: the run's :class:`TrainConfig`.
         steps_per_epoch: batches per epoch, which sets the length of a cosine
-            learning-rate schedule (default: 60,000 digits at batch 128).
+            learning-rate schedule (default: the 60,000 MNIST training digits
+            at ``config.batch_size``).
         strategy: an optional ``tf.distribute`` strategy (e.g.
             ``MirroredStrategy`` over several GPUs); the model and its
             optimizer are created in its scope, so ``fit`` splits every batch
@@ -182,7 +183,8 @@ def new_model(config: TrainConfig, steps_per_epoch: int = 469,
     try:
         with (strategy or tf.distribute.get_strategy()).scope():
             model = build_model(config.model_config())
-            model.compile(optimizer=keras.optimizers.Adam(_learning_rate(config, steps_per_epoch)))
+            steps = steps_per_epoch or -(-60_000 // config.batch_size)
+            model.compile(optimizer=keras.optimizers.Adam(_learning_rate(config, steps)))
             model.optimizer.build(model.trainable_variables)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
