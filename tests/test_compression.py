@@ -211,3 +211,11 @@ def test_baselines_measure_the_same_pixels(test_digits):
     assert sizes["raw (packed bits)"] == 980
     assert sizes["lzma (xz -9e)"] == len(lzma.compress(packed, preset=9 | lzma.PRESET_EXTREME))
     assert all(size > 0 for size in sizes.values())
+
+
+def test_a_header_without_the_codec_fields_is_a_clear_error(conv_codec):
+    forged = container.pack({"model": "conv"}, b"")  # valid CRC and checksums, but no codec fields
+    with pytest.raises(CompressionError, match="header lacks"):
+        conv_codec.decompress(forged)
+    with pytest.raises(CompressionError, match="does not name its model"):
+        compression.decompress(container.pack({}, b""))

@@ -42,6 +42,10 @@ sigma = 1.5 on the default grid; popping more than is there still decodes
 correctly, it only draws worse codes for the first batch."""
 
 
+HEADER_FIELDS = frozenset({"model", "weights_sha256", "count", "batch_size", "latent_dim", "grid",
+                           "initial_words", "initial_seed", "payload_words", "images_sha256", "names_bytes"})
+
+
 @dataclasses.dataclass(frozen=True)
 class Decompressed:
     """What :meth:`BitsBackCodec.decompress` returns.
@@ -168,6 +172,9 @@ class BitsBackCodec:
                 it was made from.
         """
         header, body = container.unpack(blob)
+        missing = sorted(HEADER_FIELDS - set(header))
+        if missing:
+            raise CompressionError(f"damaged file: the header lacks {', '.join(missing)}")
         self._check_same_model(header)
         grid = LatentGrid(**header["grid"])
         payload_bytes = 4 * header["payload_words"]
@@ -228,6 +235,8 @@ def compress(images, model: str = "conv", names: list[str] | None = None, batch_
 def decompress(blob: bytes) -> Decompressed:
     """Decompress a file, loading the shipped model its header names. Introduced in chapter 9."""
     header = read_header(blob)
+    if not {"model", "batch_size"} <= set(header):
+        raise CompressionError("damaged file: the header does not name its model")
     try:
         codec = BitsBackCodec.pretrained(header["model"], batch_size=header["batch_size"])
     except ValueError as error:  # no such shipped model

@@ -65,7 +65,13 @@ def unpack(blob: bytes) -> tuple[dict, bytes]:
     (crc,) = _LENGTH.unpack_from(blob, start + length)
     if zlib.crc32(encoded) != crc:
         raise CompressionError("damaged file: the header's CRC-32 does not match")
-    header = json.loads(encoded)
+    try:
+        header = json.loads(encoded)
+    except ValueError:
+        raise CompressionError("damaged file: the header is not valid JSON") from None
+    if not isinstance(header, dict) or not isinstance(header.get("body_bytes"), int) \
+            or not isinstance(header.get("body_sha256"), str):
+        raise CompressionError("damaged file: the header lacks the body's length and checksum")
     if header.get("format_version") != FORMAT_VERSION:
         raise CompressionError(f"unsupported format version {header.get('format_version')!r} "
                                f"(this package reads version {FORMAT_VERSION})")
