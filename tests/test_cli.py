@@ -169,3 +169,27 @@ def test_damaged_or_foreign_files_exit_1_with_one_line(tmp_path, digits_npz):
         assert result.returncode == 1, result.stderr
         assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
     assert not (tmp_path / "o.npz").exists() and not (tmp_path / "g.vbb").exists()
+
+
+def test_evaluate_resumes_an_interrupted_run(trained, tmp_path, capsys):
+    resume_dir = tmp_path / "partial"
+    command = ["evaluate", "--checkpoint", str(trained), "--k", "3", "--limit", "30", "--batch-size", "10",
+               "--resume-dir", str(resume_dir), "--json"]
+    assert main(command) == 0
+    uninterrupted = json.loads(capsys.readouterr().out)
+    assert not any(resume_dir.glob("*"))  # a completed run leaves no partial file
+
+    def interrupt_after_first_batch(self, n=1):  # stands in for Ctrl-C part-way through
+        raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        import tqdm
+        patch.setattr(tqdm.std.tqdm, "update", interrupt_after_first_batch)
+        assert main(command) == 130
+    err = capsys.readouterr().err
+    assert "run the same command again to continue" in err
+    assert len(list(resume_dir.glob("*.npz"))) == 1
+    assert main(command) == 0
+    captured = capsys.readouterr()
+    assert "resuming from" in captured.err and json.loads(captured.out) == uninterrupted
+    assert not any(resume_dir.glob("*"))

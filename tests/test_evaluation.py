@@ -134,3 +134,53 @@ def test_evaluate_nll_estimate_does_not_grow_with_k(mlp_model, binary_images):
 def test_evaluate_refuses_bad_images(mlp_model):
     with pytest.raises(ValueError, match="uint8"):
         evaluation.evaluate(mlp_model, np.zeros((2, 28, 28, 1), np.uint8), k=2)
+
+
+class StopAfter:
+    """A progress callback that interrupts an evaluation after ``batches`` batches, like Ctrl-C."""
+
+    def __init__(self, batches: int):
+        self.batches, self.calls = batches, 0
+
+    def __call__(self, images_done: int) -> None:
+        self.calls += 1
+        if self.calls == self.batches:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("stop_after", [1, 2])
+def test_an_interrupted_evaluation_resumes_to_the_uninterrupted_result(mlp_model, binary_images, tmp_path,
+                                                                      stop_after):
+    uninterrupted = evaluation.evaluate(mlp_model, binary_images, k=7, batch_size=3, seed=4)
+    partial = tmp_path / "partial.npz"
+    with pytest.raises(KeyboardInterrupt):
+        evaluation.evaluate(mlp_model, binary_images, k=7, batch_size=3, seed=4, partial_path=partial,
+                            progress=StopAfter(stop_after))
+    with np.load(partial) as stored:
+        assert len(stored["log_px"]) == 3 * stop_after  # every finished batch was kept
+    reported = []
+    resumed = evaluation.evaluate(mlp_model, binary_images, k=7, batch_size=3, seed=4, partial_path=partial,
+                                  progress=reported.append)
+    assert resumed == uninterrupted
+    assert reported[0] == 3 * stop_after and sum(reported) == len(binary_images)
+    assert not partial.exists()  # removed once the run completed
+
+
+def test_a_partial_file_of_another_evaluation_is_refused(mlp_model, binary_images, tmp_path):
+    partial = tmp_path / "partial.npz"
+    with pytest.raises(KeyboardInterrupt):
+        evaluation.evaluate(mlp_model, binary_images, k=7, batch_size=3, seed=4, partial_path=partial,
+                            progress=StopAfter(1))
+    for other_settings in [dict(k=8, seed=4), dict(k=7, seed=5)]:
+        with pytest.raises(ValueError, match="another evaluation"):
+            evaluation.evaluate(mlp_model, binary_images, batch_size=3, partial_path=partial, **other_settings)
+    with pytest.raises(ValueError, match="another evaluation"):
+        evaluation.evaluate(mlp_model, binary_images[::-1], k=7, batch_size=3, seed=4, partial_path=partial)
+    assert partial.exists()  # a refused file is left for its owner
+
+
+def test_a_damaged_partial_file_is_refused(mlp_model, binary_images, tmp_path):
+    partial = tmp_path / "partial.npz"
+    partial.write_bytes(b"not an npz")
+    with pytest.raises(ValueError, match="not a partial evaluation"):
+        evaluation.evaluate(mlp_model, binary_images, k=2, partial_path=partial)

@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
     evaluate.add_argument("--record", action="store_true",
                           help="also store the figures in the checkpoint's manifest under 'evaluations'")
+    evaluate.add_argument("--resume-dir", type=Path, default=Path("runs") / "evaluate",
+                          help="folder for the per-image figures of an unfinished run: stop a long "
+                               "evaluation and run the same command again to continue it (default "
+                               "runs/evaluate; the file is removed when the run completes)")
 
     sample = commands.add_parser("sample", help="draw images from the prior",
                                  description="Decode codes drawn from the prior N(0, I) into images.")
@@ -234,10 +238,22 @@ def run_evaluate(args) -> int:
 
     model, directory = _load_model(args)
     images, _ = data.binarized_test_set(limit=args.limit)
-    with tqdm(total=len(images), desc=f"evaluating (k={args.k})", unit="image", file=sys.stderr,
-              disable=None) as bar:
-        result = evaluation.evaluate(model, images, k=args.k, batch_size=args.batch_size, seed=args.seed,
-                                     progress=bar.update)
+    fingerprint = evaluation.evaluation_fingerprint(model, images, args.k, args.batch_size,
+                                                    evaluation.DEFAULT_CHUNK_SIZE, args.seed)
+    label = args.model or Path(directory).resolve().name
+    partial = args.resume_dir / f"{label}-k{args.k}-n{len(images)}-seed{args.seed}-{fingerprint[:12]}.npz"
+    if partial.exists():
+        print(f"resuming from {partial}", file=sys.stderr)
+    try:
+        with tqdm(total=len(images), desc=f"evaluating (k={args.k})", unit="image", file=sys.stderr,
+                  disable=None) as bar:
+            result = evaluation.evaluate(model, images, k=args.k, batch_size=args.batch_size, seed=args.seed,
+                                         progress=bar.update, partial_path=partial)
+    except KeyboardInterrupt:
+        if partial.exists():
+            print(f"{PROGRAM} evaluate: the images done so far are kept in {partial}; "
+                  "run the same command again to continue", file=sys.stderr)
+        raise
     figures = result.as_dict()
     if args.record:
         manifest = checkpoint.read_manifest(directory)

@@ -9,16 +9,22 @@ true NLL in expectation, tightening as ``k`` grows (they use k = 5000).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
+import zipfile
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import tensorflow as tf
 
 from vae import losses
+from vae.checkpoint import atomic_path
 from vae.checks import check_images, check_positive_int
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: a unit is active if Cov_x(E_q[u]) > 0.01
+DEFAULT_CHUNK_SIZE = 100  # importance samples decoded at once by evaluate()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,8 +86,62 @@ def _batches(images, batch_size: int):
         yield images[start:start + batch_size]
 
 
-def evaluate(model, images, k: int = 5000, batch_size: int = 50, chunk_size: int = 100, seed: int = 0,
-             progress: Callable[[int], None] | None = None) -> Evaluation:
+_PER_IMAGE = ("log_likelihood", "kl", "log_px")  # what a partial-results file keeps per image
+
+
+def evaluation_fingerprint(model, images, k: int, batch_size: int, chunk_size: int, seed: int) -> str:
+    """SHA-256 (hex) of everything an evaluation's per-image figures depend on.
+
+    The model's weights, the images, ``k``, ``batch_size``, ``chunk_size`` and
+    ``seed``: two runs with the same fingerprint draw the same samples for
+    the same digits, so one can resume the other.
+
+    Args:
+        model: a :class:`vae.models.VAE`.
+        images: ``(N, 28, 28, 1)`` images.
+        k, batch_size, chunk_size, seed: as in :func:`evaluate`.
+
+    Returns:
+        64 hexadecimal characters.
+
+    Introduced in chapter 6.
+    """
+    digest = hashlib.sha256()
+    for weights in model.get_weights():
+        digest.update(np.ascontiguousarray(weights, dtype=np.float32).tobytes())
+    digest.update(np.ascontiguousarray(images, dtype=np.float32).tobytes())
+    digest.update(json.dumps([int(k), int(batch_size), int(chunk_size), int(seed)]).encode())
+    return digest.hexdigest()
+
+
+def _read_partial(path: Path, fingerprint: str, n_images: int, batch_size: int) -> dict:
+    """Per-image arrays already computed by an interrupted run (empty if there is no file)."""
+    if not path.exists():
+        return {name: np.zeros(0, np.float64) for name in _PER_IMAGE}
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            stored_fingerprint = str(stored["fingerprint"])
+            arrays = {name: np.asarray(stored[name], np.float64) for name in _PER_IMAGE}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path} is not a partial evaluation written by vae.evaluation ({error}); "
+                         "delete it to start again") from None
+    if stored_fingerprint != fingerprint:
+        raise ValueError(f"{path} holds partial results of another evaluation (other weights, images, k, "
+                         "batch size or seed); delete it or choose another file")
+    done = len(arrays["log_px"])
+    if (any(len(values) != done for values in arrays.values()) or done > n_images
+            or (done % batch_size and done != n_images)):
+        raise ValueError(f"{path} holds an inconsistent number of images; delete it to start again")
+    return arrays
+
+
+def _write_partial(path: Path, fingerprint: str, arrays: dict) -> None:
+    with atomic_path(path, suffix=".npz") as temporary:
+        np.savez(temporary, fingerprint=np.array(fingerprint), **arrays)
+
+
+def evaluate(model, images, k: int = 5000, batch_size: int = 50, chunk_size: int = DEFAULT_CHUNK_SIZE,
+             seed: int = 0, progress: Callable[[int], None] | None = None, partial_path=None) -> Evaluation:
     """Evaluate a model on binary test images.
 
     Args:
@@ -92,7 +152,15 @@ def evaluate(model, images, k: int = 5000, batch_size: int = 50, chunk_size: int
         chunk_size: importance samples drawn at once; memory grows with
             ``batch_size * chunk_size`` decoded codes (see :func:`vae.losses.iwae_bound`).
         seed: makes the estimate repeatable; batch ``b`` uses seed ``seed + b``.
-        progress: called with the number of images done after each batch.
+        progress: called with the number of images done after each batch
+            (and once at the start with the images a resumed run skips).
+        partial_path: optional ``.npz`` file that makes a long run resumable.
+            After every batch the per-image figures so far are written there
+            atomically; a later call with the same file, model, images and
+            settings skips the batches it holds, and gives exactly the result
+            of an uninterrupted run, because batch ``b`` always draws the same
+            samples. The file is removed when the evaluation completes. A file
+            from a different evaluation is refused with a ``ValueError``.
 
     Returns:
         an :class:`Evaluation`.
@@ -100,18 +168,41 @@ def evaluate(model, images, k: int = 5000, batch_size: int = 50, chunk_size: int
     Introduced in chapter 6.
     """
     k = check_positive_int(k, "k")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    images = check_images(images).numpy()
+    n_images = len(images)
+    arrays = {name: np.zeros(0, np.float64) for name in _PER_IMAGE}
+    if partial_path is not None:
+        partial_path = Path(partial_path)
+        fingerprint = evaluation_fingerprint(model, images, k, batch_size, chunk_size, seed)
+        arrays = _read_partial(partial_path, fingerprint, n_images, batch_size)
+    done = len(arrays["log_px"])
+    if progress is not None and done:
+        progress(done)
     bound = tf.function(lambda x, s: losses.iwae_bound(model, x, k, chunk_size=chunk_size, seed=s),
                         reduce_retracing=True)
     terms_fn = tf.function(lambda x, s: losses.elbo_terms(model, x, seed=s), reduce_retracing=True)
-    log_likelihood, kl, log_px = [], [], []
-    for batch_index, batch in enumerate(_batches(images, batch_size)):
-        terms = terms_fn(batch, tf.constant(seed + batch_index, tf.int64))
-        log_likelihood.append(terms["log_likelihood"].numpy())
-        kl.append(terms["kl"].numpy())
-        log_px.append(bound(batch, tf.constant(seed + batch_index, tf.int64)).numpy())
+    for batch_index, start in enumerate(range(0, n_images, batch_size)):
+        if start < done:
+            continue
+        batch = images[start:start + batch_size]
+        batch_seed = tf.constant(seed + batch_index, tf.int64)
+        terms = terms_fn(batch, batch_seed)
+        new = {"log_likelihood": terms["log_likelihood"].numpy(), "kl": terms["kl"].numpy(),
+               "log_px": bound(batch, batch_seed).numpy()}
+        arrays = {name: np.concatenate([arrays[name], new[name]]) for name in _PER_IMAGE}
+        if partial_path is not None and start + batch_size < n_images:
+            _write_partial(partial_path, fingerprint, arrays)
         if progress is not None:
             progress(int(batch.shape[0]))
-    log_likelihood, kl, nll = np.concatenate(log_likelihood), np.concatenate(kl), -np.concatenate(log_px)
+    result = _summarise(model, images, k, arrays)
+    if partial_path is not None and partial_path.exists():
+        partial_path.unlink()
+    return result
+
+
+def _summarise(model, images, k: int, arrays: dict) -> Evaluation:
+    log_likelihood, kl, nll = arrays["log_likelihood"], arrays["kl"], -arrays["log_px"]
     n = len(nll)
     stderr = float(np.std(nll, ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
     return Evaluation(
