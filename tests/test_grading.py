@@ -27,6 +27,7 @@ import pytest
 
 from vae import grading
 from vae.cli import main
+from vae.grading import grader, notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "tests" / "solutions"
@@ -69,7 +70,7 @@ SOLUTION_ANSWERS = {exercise: source(cell) for name in NAMES
 def answer_with(exercise: str, body: str) -> str:
     """The solution's function for ``exercise`` (signature and docstring) with another body."""
     indented = "\n".join("    " + line if line else line for line in body.strip("\n").splitlines())
-    return grading._stub_of(SOLUTION_ANSWERS[exercise]).replace("    " + grading.STUB_LINE, indented)
+    return notebooks._stub_of(SOLUTION_ANSWERS[exercise]).replace("    " + grading.STUB_LINE, indented)
 
 
 def with_answers(notebook: dict, answers: dict[str, str]) -> dict:
@@ -201,7 +202,7 @@ def test_each_exercise_notebook_is_its_solution_with_only_the_answers_blanked(na
 def test_every_stub_keeps_the_solutions_signature_and_raises_not_implemented(exercise):
     setup = setup_of(exercise)
     solution = function_from(SOLUTION_ANSWERS[exercise], setup)
-    stub = function_from(grading._stub_of(SOLUTION_ANSWERS[exercise]), setup)
+    stub = function_from(notebooks._stub_of(SOLUTION_ANSWERS[exercise]), setup)
     assert inspect.signature(stub) == inspect.signature(solution)
     assert stub.__doc__ == solution.__doc__
     arguments = [None] * len(inspect.signature(stub).parameters)
@@ -239,7 +240,7 @@ def test_the_solution_passes_its_check_with_one_line(exercise, capsys):
 
 @pytest.mark.parametrize("exercise", sorted(SOLUTION_ANSWERS))
 def test_the_stub_fails_its_check_with_one_line(exercise, capsys):
-    grading.check(exercise, function_from(grading._stub_of(SOLUTION_ANSWERS[exercise]), setup_of(exercise)))
+    grading.check(exercise, function_from(notebooks._stub_of(SOLUTION_ANSWERS[exercise]), setup_of(exercise)))
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "not answered yet" in out and out.startswith(exercise + " ")
 
@@ -277,12 +278,12 @@ def test_a_check_of_an_unknown_exercise_is_an_error():
 
 def test_a_stub_keeps_comments_and_imports_and_refuses_other_statements():
     answer = '# my answer\nimport math\n\n\ndef f(x):\n    """Doc."""\n    return math.sqrt(x)\n'
-    assert grading._stub_of(answer) == ('# my answer\n\n\nimport math\n\n\ndef f(x):\n    """Doc."""\n    '
+    assert notebooks._stub_of(answer) == ('# my answer\n\n\nimport math\n\n\ndef f(x):\n    """Doc."""\n    '
                                         + grading.STUB_LINE)
     with pytest.raises(ValueError, match="only imports and functions"):
-        grading._stub_of("x = 1\n")
+        notebooks._stub_of("x = 1\n")
     with pytest.raises(ValueError, match="docstring"):
-        grading._stub_of("def f():\n    return 1\n")
+        notebooks._stub_of("def f():\n    return 1\n")
 
 
 @pytest.mark.parametrize("answer", ["from vae import grading\n", "import builtins\n",
@@ -290,11 +291,11 @@ def test_a_stub_keeps_comments_and_imports_and_refuses_other_statements():
                                     "exec('x = 1')\n", "import sys\nsys.modules['vae.grading'].check = print\n",
                                     "def f(x):\n    !rm -rf ~\n", "%%bash\necho hi\n"])
 def test_an_answer_that_reaches_for_the_grader_is_withheld(answer):
-    assert "may not touch" in grading._tampering(answer) or "shell command" in grading._tampering(answer)
+    assert "may not touch" in notebooks._tampering(answer) or "shell command" in notebooks._tampering(answer)
 
 
 def test_an_ordinary_answer_is_not_withheld():
-    assert all(grading._tampering(answer) is None for answer in SOLUTION_ANSWERS.values())
+    assert all(notebooks._tampering(answer) is None for answer in SOLUTION_ANSWERS.values())
 
 
 # =====================================================================================
@@ -357,7 +358,7 @@ def test_a_submission_whose_exercise_cannot_be_told_gives_one_line(tmp_path):
 
 def test_the_name_is_not_needed_when_the_notebook_says_which_exercises_it_answers(tmp_path):
     path = write(blank_of(FIRST), tmp_path / "homework.ipynb")
-    assert grading._find_reference(path, notebook=load(path)) == SOLUTIONS / f"{FIRST}.ipynb"
+    assert grader._find_reference(path, notebook=load(path)) == SOLUTIONS / f"{FIRST}.ipynb"
 
 
 def test_an_unexecuted_reference_is_refused(tmp_path):
@@ -382,8 +383,8 @@ def test_the_copy_the_grader_runs_holds_the_references_checks_and_only_the_learn
     answers = {e: f"# answer of {e}\n" for e in answer_cells(reference)}
     submission = cheat(with_answers(blank_of(FIRST), answers))
     path = SOLUTIONS / f"{FIRST}.ipynb"
-    layout = grading._layout_of(reference, path)
-    graded = grading._graded_copy(reference, grading._answers_of(submission, path), layout, path)
+    layout = notebooks._layout_of(reference, path)
+    graded = notebooks._graded_copy(reference, notebooks._answers_of(submission, path), layout, path)
     for graded_cell, reference_cell in zip(graded["cells"], reference["cells"]):
         if "answer" in tags(reference_cell):
             assert source(graded_cell) == answers[reference_cell["metadata"]["exercise"]]
