@@ -189,6 +189,13 @@ def _binary_images(count: int, seed: int) -> np.ndarray:
     return (rng.random((count, 28, 28, 1)) < 0.25).astype(np.float32)
 
 
+def _encoded_images(count: int, seed: int):
+    """The tiny model, ``count`` binary images ``(count, 28, 28, 1)`` and their posterior ``(mean, log_var)``."""
+    model = _tiny_model()
+    images = _binary_images(count, seed)
+    return model, images, model.encode(images)
+
+
 def _gaussian_parameters(rows: int, dim: int, seed: int):
     import tensorflow as tf
 

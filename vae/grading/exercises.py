@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-from vae.grading.checking import (_LOG2, _as_array, _binary_images, _call, _compare, _exercise, _flat_weights,
-                                  _gaussian_parameters, _shape, _tiny_model, _Wrong)
+from vae.grading.checking import (_LOG2, _as_array, _binary_images, _call, _compare, _encoded_images, _exercise,
+                                  _flat_weights, _gaussian_parameters, _shape, _tiny_model, _Wrong)
 
 
 # -- chapter 2 -------------------------------------------------------------------------
@@ -289,9 +289,7 @@ def _check_iwae(answer):
     from vae import losses
     from vae.seeding import stateless_seed
 
-    model = _tiny_model()
-    x = _binary_images(3, seed=62)
-    mean, log_var = model.encode(x)
+    model, x, (mean, log_var) = _encoded_images(3, seed=62)
     for k in (16, 1):
         eps = tf.random.stateless_normal([k, 3, model.latent_dim], seed=stateless_seed(9, 1))
         z = mean + tf.exp(0.5 * log_var) * eps
@@ -403,9 +401,7 @@ def _check_bits_back(answer):
 
     from vae import losses
 
-    model = _tiny_model()
-    x = _binary_images(3, seed=93)
-    mean, log_var = model.encode(x)
+    model, x, (mean, log_var) = _encoded_images(3, seed=93)
     z = model.reparameterize(mean, log_var, seed=4)
     log_px_z = losses.bernoulli_log_likelihood(x, model.decode(z)).numpy().astype(np.float64)
     log_pz = losses.log_normal_density(z, 0.0, 0.0).numpy().astype(np.float64)
