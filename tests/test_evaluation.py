@@ -134,6 +134,8 @@ def test_evaluate_nll_estimate_does_not_grow_with_k(mlp_model, binary_images):
 def test_evaluate_refuses_bad_images(mlp_model):
     with pytest.raises(ValueError, match="uint8"):
         evaluation.evaluate(mlp_model, np.zeros((2, 28, 28, 1), np.uint8), k=2)
+    with pytest.raises(ValueError, match="at least one image"):
+        evaluation.evaluate(mlp_model, np.zeros((0, 28, 28, 1), np.float32), k=2)
 
 
 class StopAfter:

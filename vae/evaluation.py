@@ -171,6 +171,8 @@ def evaluate(model, images, k: int = 5000, batch_size: int = 50, chunk_size: int
     batch_size = check_positive_int(batch_size, "batch_size")
     images = check_images(images).numpy()
     n_images = len(images)
+    if n_images == 0:
+        raise ValueError("expected at least one image to evaluate, got none")
     arrays = {name: np.zeros(0, np.float64) for name in _PER_IMAGE}
     if partial_path is not None:
         partial_path = Path(partial_path)
