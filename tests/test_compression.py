@@ -1,5 +1,6 @@
 """vae.compression: exact round trips, a checked file format, and a rate near the ELBO."""
 
+import dataclasses
 import lzma
 
 import numpy as np
@@ -74,6 +75,17 @@ def test_rate_on_500_test_digits_is_within_2_percent_of_the_negative_elbo(conv_c
     assert net < 0.19  # the published BB-ANS figure for its small model
 
 
+def test_the_whole_test_set_file_is_within_2_percent_of_the_negative_elbo(conv_codec):
+    # The target of chapter 9, on all 10,000 digits and for the whole file, fixed costs
+    # included. With the earlier grid (8,193 bins) leaky pops put about a hundred codes far
+    # from their posteriors and the file came out 3.0 % above the negative ELBO; the
+    # default grid's file is 0.9 % above it (chapter 9).
+    images, _ = data.binarized_test_set()
+    total = compression.bits_per_dim(conv_codec.compress(images[..., 0].astype(np.uint8)))["total"]
+    negative_elbo = float(losses.nats_to_bits_per_dim(-evaluation.evaluate(conv_codec.model, images, k=1).elbo))
+    assert total / negative_elbo - 1 < 0.02
+
+
 def test_initial_bits_are_reported_and_left_on_the_stack(conv_codec, test_digits):
     blob = conv_codec.compress(test_digits[:50])
     header, rates = compression.read_header(blob), compression.bits_per_dim(blob)
@@ -90,7 +102,7 @@ def blob(conv_codec, test_digits):
 def test_the_header_names_the_model_and_counts(blob, conv_codec):
     header = compression.read_header(blob)
     assert header["model"] == "conv" and header["weights_sha256"] == conv_codec.weights_sha256
-    assert header["count"] == 30 and header["grid"] == {"bin_width_log2": 9, "latent_range": 8.0}
+    assert header["count"] == 30 and header["grid"] == dataclasses.asdict(LatentGrid())
 
 
 @pytest.mark.parametrize("where", ["body", "last byte", "header"])

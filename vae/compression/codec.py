@@ -35,13 +35,6 @@ from vae.compression.bitsback import PIXELS, LatentGrid, decode_batch, encode_ba
 from vae.compression.container import CompressionError
 from vae.models import VAE
 
-INITIAL_BITS_PER_CODE = 12
-"""Bits reserved per latent number of the first batch: popping a code with
-posterior std sigma reads about log2(sigma * 4.13 / bin_width) bits, 11.6 for
-sigma = 1.5 on the default grid; popping more than is there still decodes
-correctly, it only draws worse codes for the first batch."""
-
-
 HEADER_FIELDS = frozenset({"model", "weights_sha256", "count", "batch_size", "latent_dim", "grid",
                            "initial_words", "initial_seed", "payload_words", "images_sha256", "names_bytes"})
 
@@ -106,7 +99,7 @@ class BitsBackCodec:
         weights_sha256: SHA-256 of the model's weights file, written into the
             file and checked when decompressing.
         batch_size: images coded together; larger batches run faster but
-            need more initial bits (``batch_size * latent_dim * 12``).
+            need more initial bits (``batch_size * latent_dim * grid.initial_bits_per_code``).
         grid: the latent discretisation.
 
     Introduced in chapter 9.
@@ -127,8 +120,12 @@ class BitsBackCodec:
 
     # -- compression --------------------------------------------------------------------
     def initial_words(self, first_batch: int) -> int:
-        """Words put on the stack before the first batch."""
-        return math.ceil(first_batch * self.model.latent_dim * INITIAL_BITS_PER_CODE / 32)
+        """Words put on the stack before the first batch: ``grid.initial_bits_per_code`` per code number.
+
+        Popping more than is there still decodes correctly; it only draws
+        worse codes for the first batch.
+        """
+        return math.ceil(first_batch * self.model.latent_dim * self.grid.initial_bits_per_code / 32)
 
     def compress(self, images, names: list[str] | None = None, initial_seed: int = 0) -> bytes:
         """Compress binary images into the bytes of a self-describing file.
