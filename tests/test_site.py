@@ -3,7 +3,8 @@
 The build is Jupyter Book 1 with warnings as errors (a failing notebook only
 warns otherwise). The browser check serves the built site on 127.0.0.1 and
 asserts, page by page, that every equation was typeset by MathJax (no raw
-TeX, no MathJax error), every image loaded, the page has its title and the
+TeX, no MathJax error), every image loaded, every Markdown table became a
+table (not a paragraph of pipes), the page has its title and the
 book's navigation, and nothing was requested from outside this machine.
 Screenshots of three pages go to artifacts/screenshots/.
 """
@@ -96,6 +97,9 @@ PAGE_REPORT = """() => {
     errors: [...document.querySelectorAll('mjx-merror')].map(e => e.textContent.slice(0, 80)),
     images: document.images.length,
     broken_images: [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src),
+    raw_tables: [...document.querySelectorAll('article p')]
+      .filter(p => p.textContent.trim().startsWith('|') && p.textContent.split('|').length > 4)
+      .map(p => p.textContent.slice(0, 80)),
   };
 }"""
 
@@ -118,7 +122,7 @@ def test_every_page_renders_its_maths_images_title_and_navigation(site, server, 
             problems.append(f"{name}: title {report['title']!r}")
         if report["nav_links"] < 10:
             problems.append(f"{name}: navigation has {report['nav_links']} links")
-        for key in ("untypeset", "errors", "broken_images"):
+        for key in ("untypeset", "errors", "broken_images", "raw_tables"):
             if report[key]:
                 problems.append(f"{name}: {key}: {report[key][:3]}")
         if name in SCREENSHOT_PAGES:
