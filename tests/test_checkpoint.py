@@ -146,3 +146,10 @@ def test_an_unknown_shipped_name_lists_the_available_ones():
 def test_manifest_returns_plain_json_data():
     manifest = pretrained.manifest(SHIPPED[0])
     assert json.loads(json.dumps(manifest)) == manifest
+
+
+def test_recorded_evaluations_are_found_by_their_setting():
+    name = SHIPPED[0]
+    evaluations = pretrained.manifest(name)["evaluations"]
+    assert pretrained.recorded_evaluation(name, 100, 1000) == evaluations["k=100,n=1000,seed=0"]
+    assert pretrained.recorded_evaluation(name, 7, 1000) is None  # never recorded

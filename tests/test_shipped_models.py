@@ -12,11 +12,11 @@ import math
 import numpy as np
 import pytest
 
-from vae import data, evaluation, losses, pretrained
+from vae import checkpoint, data, evaluation, losses, pretrained
 
 SHIPPED = pretrained.available()
-QUICK = "k=100,n=1000,seed=0"
-FULL = "k=5000,n=10000,seed=0"  # Burda, Grosse and Salakhutdinov's protocol
+QUICK = checkpoint.evaluation_key(100, 1000, seed=0)
+FULL = checkpoint.evaluation_key(5000, 10_000, seed=0)  # Burda, Grosse and Salakhutdinov's protocol
 COMPARED = ("mlp", "conv")  # the models chapter 6 compares with the published rows
 
 
@@ -43,7 +43,7 @@ def test_the_compared_models_were_measured_by_the_full_protocol(name):
     # On the same digits, 100 samples give a looser bound than 5000. For mlp the per-digit
     # difference averaged 0.41 nats with a spread of 1.05 over 200 digits, so its mean over
     # 10,000 digits has a standard error near 0.01 nats; 0.05 is five of them.
-    assert full["nll"] <= evaluations["k=100,n=10000,seed=0"]["nll"] + 0.05
+    assert full["nll"] <= evaluations[checkpoint.evaluation_key(100, 10_000, seed=0)]["nll"] + 0.05
     assert full["nll"] <= -full["elbo"]
 
 

@@ -26,6 +26,19 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, incomplete, or does not match its manifest."""
 
 
+def evaluation_key(k: int, n_images: int, seed: int) -> str:
+    """The key under which a manifest's ``evaluations`` keeps one setting's figures.
+
+    ``k`` importance samples per image on the first ``n_images`` test digits with
+    sampling seed ``seed``, e.g. ``evaluation_key(5000, 10_000, 0)`` is
+    ``"k=5000,n=10000,seed=0"`` (Burda et al.'s protocol). ``python -m vae
+    evaluate --record`` writes under it; chapter 6 and the tests read with it.
+
+    Introduced in chapter 6.
+    """
+    return f"k={k},n={n_images},seed={seed}"
+
+
 def sha256_file(path) -> str:
     """Hex SHA-256 of a file's bytes. Introduced in chapter 5."""
     digest = hashlib.sha256()

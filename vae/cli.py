@@ -257,7 +257,7 @@ def run_evaluate(args) -> int:
     figures = result.as_dict()
     if args.record:
         manifest = checkpoint.read_manifest(directory)
-        key = f"k={result.k},n={result.n_images},seed={args.seed}"
+        key = checkpoint.evaluation_key(result.k, result.n_images, args.seed)
         manifest.setdefault("evaluations", {})[key] = figures
         checkpoint.write_json_atomic(directory / checkpoint.MANIFEST_FILE, manifest)
     if args.json:

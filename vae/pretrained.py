@@ -39,6 +39,17 @@ def manifest(name: str) -> dict:
     return checkpoint.read_manifest(checkpoint_dir(name))
 
 
+def recorded_evaluation(name: str, k: int, n_images: int, seed: int = 0) -> dict | None:
+    """The figures ``evaluate --record`` stored for shipped model ``name`` at one setting.
+
+    A dict (nll, nll_stderr, elbo, kl, reconstruction, ... in nats per image) for
+    ``k`` importance samples on the first ``n_images`` test digits, or None if
+    that setting was never recorded. Introduced in chapter 6.
+    """
+    evaluations = manifest(name).get("evaluations", {})
+    return evaluations.get(checkpoint.evaluation_key(k, n_images, seed))
+
+
 def load(name: str) -> VAE:
     """The shipped model ``name``, its weights verified against the manifest's SHA-256.
 
