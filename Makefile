@@ -1,23 +1,42 @@
-# The two commands of the README, and a few helpers.
+# The three commands of the README, and a few helpers.
+#   make lab    open the chapters in JupyterLab (a learner's first command)
 #   make book   build the book into _build/html from the committed notebook outputs
 #   make test   run the whole test suite (unit tests, notebooks under nbval, site checks)
-# Each creates the virtual environment .venv and installs requirements.txt first.
+# Each creates the virtual environment $(VENV) and installs requirements.txt first.
+# Python 3.11, 3.12 and 3.13 are supported: PYTHON=python3.13 make test. If $(VENV)
+# was made by another Python, it is made again. Without make (Windows), see
+# book/setup.md: python -m venv, pip install -r requirements.txt, python -m jupyter lab.
 
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
-INSTALLED := $(VENV)/.installed
+# The interpreter's X.Y, or a line saying what is wrong with it.
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+INSTALLED := $(VENV)/.installed-$(PYTHON_VERSION)
+LAB_ARGS ?=
+PYTEST_ARGS ?=
 
-.PHONY: book test lock clean
+.PHONY: lab book test lock clean
 
 $(INSTALLED): requirements.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "error: the book needs Python 3.11, found " + sys.version.split()[0] + " (set PYTHON=python3.11)")'
-	@echo "==> Creating the virtual environment $(VENV) and installing requirements.txt (a few minutes the first time)"
+	@case "$(PYTHON_VERSION)" in \
+	  3.11|3.12|3.13) ;; \
+	  "") echo "error: '$(PYTHON)' is not a Python interpreter (set PYTHON=python3.11, 3.12 or 3.13)" >&2; exit 2 ;; \
+	  *) echo "error: the book needs Python 3.11, 3.12 or 3.13; '$(PYTHON)' is $(PYTHON_VERSION) (set PYTHON=python3.13, say)" >&2; exit 2 ;; \
+	esac
+	@if [ -d $(VENV) ] && [ "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" != "$(PYTHON_VERSION)" ]; then \
+	  echo "==> $(VENV) was made by another Python: making it again with $(PYTHON_VERSION)"; rm -rf $(VENV); fi
+	@echo "==> Creating the virtual environment $(VENV) (Python $(PYTHON_VERSION)) and installing requirements.txt (a few minutes the first time)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@rm -f $(VENV)/.installed-*
 	@touch $@
 	@echo "==> Environment ready"
+
+lab: $(INSTALLED)
+	@echo "==> Opening the chapters in JupyterLab (Ctrl-C here stops it)"
+	$(BIN)/python -m jupyter lab chapters $(LAB_ARGS)
 
 book: $(INSTALLED)
 	@echo "==> Building the book into _build/html (warnings are errors; notebooks are not re-executed)"
@@ -26,14 +45,21 @@ book: $(INSTALLED)
 
 test: $(INSTALLED)
 	@echo "==> Running the test suite"
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lock: $(INSTALLED)
+# The lock is resolved for Linux, macOS and Windows on Python 3.11-3.13 at once
+# (uv's universal resolution), keeping the current pins where they still fit.
+lock:
 	@echo "==> Regenerating requirements.txt from requirements.in"
-	$(PYTHON) -m venv /tmp/vae-lock-venv && /tmp/vae-lock-venv/bin/pip install --quiet -r requirements.in
-	{ echo "# Exact versions that install together on Python 3.11 (generated from requirements.in by 'make lock')."; \
-	  /tmp/vae-lock-venv/bin/pip freeze --exclude-editable; echo "-e ."; } > requirements.txt
-	rm -rf /tmp/vae-lock-venv
+	rm -rf /tmp/vae-lock-venv && $(PYTHON) -m venv /tmp/vae-lock-venv && /tmp/vae-lock-venv/bin/pip install --quiet uv
+	grep -v '^-e\|^#' requirements.txt > /tmp/vae-lock-current.txt
+	/tmp/vae-lock-venv/bin/uv pip compile requirements.in --universal --python-version 3.11.5 \
+	  -c /tmp/vae-lock-current.txt --no-header --no-annotate -o /tmp/vae-lock.txt
+	{ echo "# Exact versions that install together on Python 3.11, 3.12 and 3.13 (Linux, macOS"; \
+	  echo "# and Windows markers resolved by 'uv pip compile --universal'; generated from"; \
+	  echo "# requirements.in by 'make lock'). The last line installs this repository's package."; \
+	  cat /tmp/vae-lock.txt; echo "-e ."; } > requirements.txt
+	rm -rf /tmp/vae-lock-venv /tmp/vae-lock-current.txt /tmp/vae-lock.txt
 
 clean:
 	rm -rf _build

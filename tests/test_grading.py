@@ -1,6 +1,6 @@
 """The graded exercises and ``python -m vae grade``: what they promise, proved.
 
-The solution notebooks (``tests/solutions``, executed) are the source and the
+The solution notebooks (``vae/grading/references``, executed) are the source and the
 instructor's references; the blank exercise notebooks (``chapters/exercises``)
 are derived from them. The first tests read the notebooks; the middle ones
 call the checks in this process (fast); the last ones run the real grader,
@@ -30,7 +30,7 @@ from vae.cli import main
 from vae.grading import grader, notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
-SOLUTIONS = ROOT / "tests" / "solutions"
+SOLUTIONS = ROOT / "vae" / "grading" / "references"
 EXERCISE_DIR = ROOT / "chapters" / "exercises"
 NAMES = sorted(path.stem for path in SOLUTIONS.glob("ex*.ipynb"))
 FIRST = "ex02_from_codes_to_the_elbo"  # the notebook the class-folder and cheating tests use

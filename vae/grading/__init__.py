@@ -17,7 +17,7 @@ copy it only proves that the copy reproduces itself: edit a check cell and its
 stored output and it passes. The grader therefore never trusts the learner's
 checks. :func:`grade_submission` copies only the ``answer`` cells of a
 submission into a fresh copy of the instructor's executed reference notebook
-(the solution, ``tests/solutions/exNN_*.ipynb``), runs ``pytest --nbval-lax``
+(the solution, ``vae/grading/references/exNN_*.ipynb``), runs ``pytest --nbval-lax``
 on that copy in a temporary folder, and reads nbval's per-cell verdicts back
 into one verdict per exercise. Only the reference's check cells are compared,
 so whatever a learner prints in an answer cell does not matter.

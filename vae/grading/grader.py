@@ -22,7 +22,10 @@ from vae.grading.checking import LOG_VARIABLE
 from vae.grading.notebooks import (ANSWER_TAG, GradingError, _answers_of, _exercise_of, _graded_copy, _layout_of,
                                    _read_notebook, _ReferenceLayout, _tags, _tampering)
 
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "tests" / "solutions"
+# The executed reference notebooks ship inside the package, so that an installed
+# wheel grades as a checkout does. An instructor passes a private set with
+# ``reference=`` (``python -m vae grade --reference DIR``).
+REFERENCE_DIR = Path(__file__).resolve().parent / "references"
 DEFAULT_TIMEOUT = 60.0
 KERNEL_STARTUP_TIMEOUT = 300.0
 _NAME_PATTERN = re.compile(r"ex(\d\d)", re.IGNORECASE)
@@ -92,8 +95,8 @@ def _find_reference(submission: Path, reference: Path | None = None, notebook: d
     """The reference notebook a submission is graded against.
 
     ``reference`` may be a notebook (used as is) or a folder of references;
-    by default the folder is ``tests/solutions`` of the repository the
-    package was installed from. In a folder, the reference is the file whose
+    by default the folder is ``REFERENCE_DIR``, the references shipped in the
+    package. In a folder, the reference is the file whose
     name starts with the ``exNN`` found in the submission's name, else the one
     named in the submission's metadata (``metadata.vae.exercises``).
 
