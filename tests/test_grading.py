@@ -108,7 +108,8 @@ def setup_of(exercise: str) -> str:
     for name in NAMES:
         notebook = load(SOLUTIONS / f"{name}.ipynb")
         if exercise in answer_cells(notebook):
-            return source(code_cells(notebook)[0])
+            setup = [cell for cell in code_cells(notebook) if not cell["metadata"].get("colab_install")]
+            return source(setup[0])
     raise KeyError(exercise)
 
 
@@ -224,8 +225,9 @@ def test_solutions_are_executed_references_that_store_the_passing_lines(name):
 def test_blank_notebooks_are_stored_unexecuted_and_start_by_importing_vae_quietly(name):
     notebook = load(EXERCISE_DIR / f"{name}.ipynb")
     assert all(cell["outputs"] == [] and cell["execution_count"] is None for cell in code_cells(notebook))
-    first = source(code_cells(notebook)[0])
-    assert first.startswith("import vae\n") and "vae.quiet(0)" in first
+    colab, first = code_cells(notebook)[:2]
+    assert colab["metadata"].get("colab_install")
+    assert source(first).startswith("import vae\n") and "vae.quiet(0)" in source(first)
     assert notebook["cells"][0]["cell_type"] == "markdown" and source(notebook["cells"][0]).startswith("# ")
 
 

@@ -69,7 +69,8 @@ def test_notebook_outputs_are_clean(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_starts_quietly_and_checks_some_facts(path):
     cells = code_cells(path)
-    assert "vae.quiet(" in "".join(cells[0]["source"])
+    assert cells[0]["metadata"].get("colab_install"), "the Colab cell comes first (tools/colab_cells.py)"
+    assert "vae.quiet(" in "".join(cells[1]["source"])
     checked = [c for c in cells if "nbval-check-output" in c.get("metadata", {}).get("tags", [])]
     assert checked, "no cell is tagged nbval-check-output: nbval would compare nothing"
 
