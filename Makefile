@@ -59,6 +59,9 @@ lock:
 	  echo "# and Windows markers resolved by 'uv pip compile --universal'; generated from"; \
 	  echo "# requirements.in by 'make lock'). The last line installs this repository's package."; \
 	  cat /tmp/vae-lock.txt; echo "-e ."; } > requirements.txt
+	@echo "==> Regenerating binder/requirements.txt: the same pins, then the package installed non-editably"
+	{ sed -n '1,/^# ---- pins/p' binder/requirements.txt; grep -v -e '^#' -e '^-e \.$$' requirements.txt; echo .; } > binder/requirements.new
+	mv binder/requirements.new binder/requirements.txt
 	rm -rf /tmp/vae-lock-venv /tmp/vae-lock-current.txt /tmp/vae-lock.txt
 
 clean:
