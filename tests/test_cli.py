@@ -1,18 +1,27 @@
 """python -m vae: help, exit codes, and the train -> evaluate -> sample path."""
 
+import importlib.metadata
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from vae import checkpoint
+from vae import checkpoint, cli, models, training
 from vae.cli import main
 
+ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = ["train", "evaluate", "sample", "compress", "decompress", "grade"]
 
-def run_module(*args):
-    return subprocess.run([sys.executable, "-m", "vae", *args], capture_output=True, text=True, timeout=300)
+
+def run_module(*args, interpreter_options=(), env=None):
+    return subprocess.run([sys.executable, *interpreter_options, "-m", "vae", *args], capture_output=True,
+                          text=True, timeout=300, env=env)
 
 
 def test_help_works_as_a_module():
@@ -21,12 +30,77 @@ def test_help_works_as_a_module():
     assert "train" in result.stdout and "evaluate" in result.stdout and "sample" in result.stdout
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "sample", "compress", "decompress"])
+@pytest.mark.parametrize("command", COMMANDS)
 def test_each_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([command, "--help"])
     assert exit_.value.code == 0
     assert "usage: python -m vae " + command in capsys.readouterr().out
+
+
+def imported_heavy_modules(importtime_report: str) -> list[str]:
+    """Lines of a ``-X importtime`` report that import TensorFlow, Keras or vae.quiet.
+
+    vae.quiet imports TensorFlow with the process's standard error pointed at
+    /dev/null, which hides TensorFlow's own lines from the report: its line
+    is the trace of that.
+    """
+    return [line for line in importtime_report.splitlines()
+            if any(name in line for name in ("tensorflow", "keras", "vae.quiet"))]
+
+
+REPORT_HEAVY_MODULES = """\
+import atexit, sys
+atexit.register(lambda: print("loaded:", *sorted(n for n in ("tensorflow", "keras") if n in sys.modules),
+                              file=sys.stderr))
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], *([command, "--help"] for command in COMMANDS)],
+                         ids=lambda argv: " ".join(argv))
+def test_help_and_version_answer_without_importing_tensorflow(argv, tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(REPORT_HEAVY_MODULES)  # also asks sys.modules at exit
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    result = run_module(*argv, interpreter_options=("-X", "importtime"), env=environment)
+    assert result.returncode == 0, result.stderr[-500:]
+    assert "import time:" in result.stderr  # the report is there to be read
+    assert imported_heavy_modules(result.stderr) == []
+    assert result.stderr.splitlines()[-1] == "loaded:"
+
+
+def test_the_vae_script_answers_help_without_importing_tensorflow():
+    script = Path(sys.executable).with_name("vae.exe" if os.name == "nt" else "vae")
+    if not script.exists():
+        pytest.skip("the package is not installed with its 'vae' script")
+    result = subprocess.run([script, "train", "--help"], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.returncode == 0 and "usage: python -m vae train" in result.stdout
+    assert "import time:" in result.stderr and imported_heavy_modules(result.stderr) == []
+
+
+def test_a_command_imports_tensorflow_silently_before_it_runs():
+    result = run_module("sample", "--model", "latent2", "-o", "/nonexistent/x.png",
+                        interpreter_options=("-X", "importtime"))
+    assert result.returncode == 2
+    assert any("vae.quiet" in line for line in result.stderr.splitlines())
+    said = [line for line in result.stderr.splitlines() if not line.startswith("import time:")]
+    assert said == ["python -m vae sample: the folder /nonexistent does not exist"]
+
+
+def test_version_is_the_installed_distributions_which_is_pyprojects():
+    result = run_module("--version")
+    installed = importlib.metadata.version("vae-book")
+    assert result.returncode == 0 and result.stdout == f"vae-book {installed}\n" and result.stderr == ""
+    with open(ROOT / "pyproject.toml", "rb") as handle:
+        assert tomllib.load(handle)["project"]["version"] == installed
+    import vae
+    assert vae.__version__ == installed
+
+
+def test_the_clis_choices_are_the_packages():
+    assert cli.ARCHITECTURES == tuple(models.ARCHITECTURES)
+    assert cli.LEARNING_RATE_SCHEDULES == training.LEARNING_RATE_SCHEDULES
+    assert cli.PRECISIONS == training.PRECISIONS
 
 
 def test_a_bad_argument_exits_2_with_one_line_and_no_traceback():
@@ -115,9 +189,74 @@ def test_a_corrupted_checkpoint_exits_1_with_one_line_and_writes_nothing(trained
 
 def test_a_run_folder_of_another_run_exits_1(trained, capsys):
     status = main(["train", "--name", "tiny", "--run-dir", str(trained), "--architecture", "mlp",
-                   "--hidden", "32", "--latent-dim", "2", "--epochs", "1"])
+                   "--hidden", "32", "--latent-dim", "2", "--epochs", "1", "--force"])
     assert status == 1
     assert "another configuration" in capsys.readouterr().err
+
+
+# -- one overwrite rule: an existing output needs --force ------------------------------------
+def assert_refused(capsys, what, status: int) -> None:
+    """``status`` is 2, stdout empty, and stderr the one line of the overwrite rule naming ``what``."""
+    captured = capsys.readouterr()
+    assert status == 2 and captured.out == ""
+    assert captured.err.startswith("python -m vae ") and captured.err.count("\n") == 1
+    assert captured.err.endswith(f": {what} exists; pass --force to overwrite\n"), captured.err
+
+
+TINY_RUN = ["--architecture", "mlp", "--hidden", "16", "--latent-dim", "2", "--epochs", "1", "--batch-size", "1000"]
+
+
+def test_train_refuses_to_overwrite_a_finished_checkpoint_and_still_resumes_a_stopped_run(trained, tmp_path,
+                                                                                         capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained, run_dir)
+    manifest = (run_dir / checkpoint.MANIFEST_FILE).read_bytes()
+    command = ["train", "--name", "tiny", "--run-dir", str(run_dir), *TINY_RUN]
+    assert_refused(capsys, f"the checkpoint {run_dir / checkpoint.MANIFEST_FILE}", main(command))
+    assert (run_dir / checkpoint.MANIFEST_FILE).read_bytes() == manifest
+    # A stopped run has its resume state but no checkpoint yet: the same command continues it.
+    for name in (checkpoint.MANIFEST_FILE, checkpoint.WEIGHTS_FILE):
+        (run_dir / name).unlink()
+    assert main(command) == 0
+    model, manifest = checkpoint.load_checkpoint(run_dir)
+    assert manifest["epochs"] == 1 and same_weights(model, checkpoint.load_checkpoint(trained)[0])
+    # --force rewrites the finished checkpoint (here with the same weights: the run is complete).
+    (run_dir / checkpoint.MANIFEST_FILE).write_text("{}")
+    assert main([*command, "--force"]) == 0
+    assert same_weights(checkpoint.load_checkpoint(run_dir)[0], model)
+
+
+def same_weights(model, other) -> bool:
+    return all(np.array_equal(a, b) for a, b in zip(model.get_weights(), other.get_weights(), strict=True))
+
+
+def test_train_refuses_an_out_folder_that_holds_a_checkpoint(trained, tmp_path, capsys):
+    out = tmp_path / "shipped"
+    shutil.copytree(trained, out)
+    weights = (out / checkpoint.WEIGHTS_FILE).read_bytes()
+    status = main(["train", "--name", "tiny", "--run-dir", str(tmp_path / "new-run"), "--out", str(out), *TINY_RUN])
+    assert_refused(capsys, f"the checkpoint {out / checkpoint.MANIFEST_FILE}", status)
+    assert (out / checkpoint.WEIGHTS_FILE).read_bytes() == weights and not (tmp_path / "new-run").exists()
+
+
+def test_sample_refuses_to_overwrite_without_force(trained, tmp_path, capsys):
+    output = tmp_path / "taken.png"
+    output.write_bytes(b"keep me")
+    assert_refused(capsys, output, main(["sample", "--checkpoint", str(trained), "-n", "4", "-o", str(output)]))
+    assert output.read_bytes() == b"keep me"
+    assert main(["sample", "--checkpoint", str(trained), "-n", "4", "-o", str(output), "--force"]) == 0
+    assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_refuses_to_record_over_recorded_figures_without_force(trained, capsys):
+    command = ["evaluate", "--checkpoint", str(trained), "--k", "2", "--limit", "10", "--record", "--json"]
+    assert main(command) == 0
+    first = json.loads(capsys.readouterr().out)
+    status = main(command)
+    assert_refused(capsys, f"the evaluation k=2,n=10,seed=0 in {trained / checkpoint.MANIFEST_FILE}", status)
+    assert main([*command, "--force"]) == 0
+    assert json.loads(capsys.readouterr().out) == first
+    assert checkpoint.read_manifest(trained)["evaluations"]["k=2,n=10,seed=0"] == first
 
 
 # -- compress / decompress ---------------------------------------------------------------
@@ -134,7 +273,8 @@ def digits_npz(tmp_path):
 def test_compress_then_decompress_to_npz_and_to_pngs(tmp_path, digits_npz, capsys):
     source, images = digits_npz
     assert main(["compress", str(source), "-o", str(tmp_path / "d.vbb"), "--model", "conv"]) == 0
-    assert "compressed 30 digits" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "compressed 30 digits" in captured.out and captured.err == ""  # no progress bar off a terminal
     assert main(["decompress", str(tmp_path / "d.vbb"), "-o", str(tmp_path / "back.npz")]) == 0
     with np.load(tmp_path / "back.npz") as restored:
         assert np.array_equal(restored["images"], images)
@@ -150,10 +290,109 @@ def test_compress_then_decompress_to_npz_and_to_pngs(tmp_path, digits_npz, capsy
 def test_compress_refuses_to_overwrite_and_unknown_models(tmp_path, digits_npz, capsys):
     source, _ = digits_npz
     (tmp_path / "taken.vbb").write_bytes(b"keep me")
-    assert main(["compress", str(source), "-o", str(tmp_path / "taken.vbb")]) == 2
+    assert_refused(capsys, tmp_path / "taken.vbb", main(["compress", str(source), "-o", str(tmp_path / "taken.vbb")]))
     assert (tmp_path / "taken.vbb").read_bytes() == b"keep me"
     assert main(["compress", str(source), "-o", str(tmp_path / "x.vbb"), "--model", "nope"]) == 2
     assert "no shipped model named 'nope'" in capsys.readouterr().err
+    assert main(["compress", str(source), "-o", str(tmp_path / "taken.vbb"), "--force"]) == 0
+    assert (tmp_path / "taken.vbb").read_bytes()[:8] != b"keep me"
+
+
+@pytest.fixture()
+def compressed(tmp_path, digits_npz):
+    source, images = digits_npz
+    assert main(["compress", str(source), "-o", str(tmp_path / "d.vbb")]) == 0
+    return tmp_path / "d.vbb", images
+
+
+def test_decompress_refuses_to_overwrite_an_npz_without_force(tmp_path, compressed, capsys):
+    blob, images = compressed
+    capsys.readouterr()
+    output = tmp_path / "taken.npz"
+    output.write_bytes(b"keep me")
+    assert_refused(capsys, output, main(["decompress", str(blob), "-o", str(output)]))
+    assert output.read_bytes() == b"keep me"
+    assert main(["decompress", str(blob), "-o", str(output), "--force"]) == 0
+    with np.load(output) as restored:
+        assert np.array_equal(restored["images"], images)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.vbb", "digits.npz", "taken.npz"]  # no leftovers
+
+
+def test_decompress_into_a_folder_that_is_not_empty_needs_force(tmp_path, compressed, capsys):
+    blob, images = compressed
+    capsys.readouterr()
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    assert main(["decompress", str(blob), "-o", str(folder)]) == 0  # an empty folder is no overwrite
+    assert len(list(folder.glob("*.png"))) == 30
+    (folder / "00000.png").write_bytes(b"keep me")
+    (folder / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert_refused(capsys, folder, main(["decompress", str(blob), "-o", str(folder)]))
+    assert (folder / "00000.png").read_bytes() == b"keep me"
+    assert main(["decompress", str(blob), "-o", str(folder), "--force"]) == 0
+    assert (folder / "00000.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (folder / "notes.txt").read_text() == "mine" and len(list(folder.glob("*.png"))) == 30
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.vbb", "digits.npz", "pngs"]  # no staging left
+
+
+@pytest.mark.parametrize("option", ["--csv", "--junit"])
+def test_grade_refuses_to_overwrite_a_report_before_grading_anything(option, tmp_path, capsys):
+    submission = tmp_path / "ex02_never_run.ipynb"
+    submission.write_text("{}")
+    report = tmp_path / "report"
+    report.write_text("keep me")
+    assert_refused(capsys, report, main(["grade", str(submission), option, str(report)]))
+    assert report.read_text() == "keep me"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="a pseudo-terminal is POSIX")
+def test_compress_shows_a_progress_bar_on_a_terminal_only(tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    from vae import data
+
+    images, _ = data.binarized_test_set(limit=2000)  # long enough (seconds) for the bar's 1 s delay
+    np.savez(tmp_path / "many.npz", images=images[..., 0].astype(np.uint8))
+    command = [sys.executable, "-m", "vae", "compress", str(tmp_path / "many.npz"), "-o"]
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # tqdm draws to the width
+    with subprocess.Popen([*command, str(tmp_path / "tty.vbb")], stdout=subprocess.PIPE, stderr=terminal) as run:
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal closed
+                break
+            if not chunk:
+                break
+            shown += chunk
+        run.wait(timeout=600)
+    os.close(controller)
+    assert run.returncode == 0
+    assert b"compressing" in shown and b"2000/2000" in shown
+    piped = subprocess.run([*command, str(tmp_path / "pipe.vbb")], capture_output=True, timeout=600)
+    assert piped.returncode == 0 and piped.stderr == b""
+
+
+@pytest.mark.parametrize("command", ["compress", "decompress"])
+def test_without_constriction_compress_and_decompress_say_so_in_one_line(command, tmp_path, digits_npz):
+    source, _ = digits_npz
+    (tmp_path / "d.vbb").write_bytes(b"VAE")
+    argv = {"compress": ["compress", str(source), "-o", str(tmp_path / "out.vbb")],
+            "decompress": ["decompress", str(tmp_path / "d.vbb"), "-o", str(tmp_path / "out.npz")]}[command]
+    script = ("import sys; sys.modules['constriction'] = None\n"  # as on a platform without its wheel
+              "from vae.cli import main; sys.exit(main(sys.argv[1:]))")
+    result = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("python -m vae: error: vae.compression needs the 'constriction' package")
+    assert "pip install constriction" in result.stderr
+    assert not (tmp_path / "out.vbb").exists() and not (tmp_path / "out.npz").exists()
 
 
 def test_damaged_or_foreign_files_exit_1_with_one_line(tmp_path, digits_npz):

@@ -2,6 +2,8 @@
 
 import dataclasses
 import lzma
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -56,6 +58,46 @@ def test_edge_cases_round_trip(conv_codec, test_digits, case):
 def test_any_binary_images_round_trip(tiny_codec, images, seed):
     blob = tiny_codec.compress(images, initial_seed=seed)
     assert np.array_equal(tiny_codec.decompress(blob).images, images)
+
+
+def test_progress_is_reported_per_batch_and_changes_nothing(tiny_codec, test_digits):
+    coded, decoded = [], []
+    blob = tiny_codec.compress(test_digits[:7], progress=coded.append)
+    assert blob == tiny_codec.compress(test_digits[:7])
+    assert coded == [3, 3, 1]  # batch_size 3
+    assert np.array_equal(tiny_codec.decompress(blob, progress=decoded.append).images, test_digits[:7])
+    assert decoded == [1, 3, 3]  # a stack: the last batch comes off first
+
+
+def test_the_one_call_helpers_pass_progress_on(test_digits):
+    coded, decoded = [], []
+    blob = compression.compress(test_digits[:30], model="latent2", progress=coded.append)
+    assert np.array_equal(compression.decompress(blob, progress=decoded.append).images, test_digits[:30])
+    assert coded == [25, 5] and decoded == [5, 25]
+
+
+@pytest.mark.parametrize("blocked", ["missing", "broken"])
+def test_without_constriction_importing_vae_compression_fails_with_one_sentence(blocked, tmp_path):
+    # missing: as on a platform without its wheel; broken: installed, but its native library fails to load
+    (tmp_path / "constriction").mkdir()
+    (tmp_path / "constriction" / "__init__.py").write_text(
+        "raise ImportError('libfoo.so: cannot open shared object file')\n")
+    block = "sys.modules['constriction'] = None" if blocked == "missing" else f"sys.path.insert(0, {str(tmp_path)!r})"
+    script = (f"import sys; {block}\n"
+              "try:\n    import vae.compression\n"
+              "except ImportError as error:\n    print(type(error).__name__, error.name, error, sep='|')\n"
+              "else:\n    print('imported')")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stderr == ""
+    kind, name, message = result.stdout.rstrip("\n").split("|")
+    assert kind == "MissingDependencyError" and name == "constriction"
+    assert message.startswith("vae.compression needs the 'constriction' package, which ")
+    assert message.count(". ") == 0 and "\n" not in message  # one sentence
+    if blocked == "missing":
+        assert "is not installed here" in message and "run 'pip install constriction'" in message
+    else:
+        assert "cannot be loaded here" in message and "libfoo.so" in message
+    assert issubclass(compression.MissingDependencyError, ImportError)
 
 
 def test_names_come_back(tiny_codec, test_digits):

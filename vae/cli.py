@@ -2,22 +2,44 @@
 
 Bad arguments exit with status 2 and one line on standard error; a failure
 while working (a corrupt checkpoint, say) exits with status 1 and one line;
-no traceback either way. Files are written atomically, so a failed or
-interrupted command leaves nothing half-written.
+no traceback either way. No command overwrites an existing output (a file,
+a folder of images, a checkpoint, a recorded evaluation) unless given
+``--force``; without it, it says so in one line and exits with status 2.
+Files are written atomically, so a failed or interrupted command leaves
+nothing half-written. On a terminal, commands that run longer than a second
+show a progress bar on standard error; piped or captured, they show none.
+
+This module imports only the standard library: ``--help`` and ``--version``
+answer without TensorFlow, which each command imports when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 PROGRAM = "python -m vae"
 
+# The choices of 'train', spelled here so that --help needs no TensorFlow; they are
+# vae.models.ARCHITECTURES, vae.training.LEARNING_RATE_SCHEDULES and vae.training.PRECISIONS,
+# which import it (tests/test_cli.py holds them equal).
+ARCHITECTURES = ("conv", "mlp")
+LEARNING_RATE_SCHEDULES = ("constant", "cosine")
+PRECISIONS = ("float32", "mixed_bfloat16")
+
 
 class UsageError(Exception):
-    """Bad arguments: reported in one line, exit status 2."""
+    """Bad arguments, or an output that exists without --force: reported in one line, exit status 2."""
+
+
+class CommandFailed(Exception):
+    """A failure while working that is not the caller's fault: reported in one line, exit status 1."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,6 +63,24 @@ def _bounded(convert, low, inclusive: bool, description: str):
     return parse
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: print the installed package's version and exit (read only when asked)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="print the version of the vae-book package and exit"):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import vae
+
+        print(f"vae-book {vae.__version__}")
+        parser.exit()
+
+
+def _add_force(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--force", action="store_true", help=help)
+
+
 _positive_int = _bounded(int, 1, True, "a positive integer")
 _seed = _bounded(int, 0, True, "a non-negative integer")
 _nonnegative_float = _bounded(float, 0.0, True, "a finite number >= 0")
@@ -56,6 +96,7 @@ def _add_model_choice(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m vae``. Introduced in chapter 5."""
     parser = _Parser(prog=PROGRAM, description="Train, evaluate and sample the book's VAEs on MNIST.")
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = commands.add_parser("train", help="train a model on dynamically binarized MNIST (resumable)",
@@ -65,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--name", required=True, help="the run's name; its state goes to runs/NAME")
     train.add_argument("--run-dir", type=Path, help="folder for the resume state (default runs/NAME)")
     train.add_argument("--out", type=Path, help="folder for the final checkpoint (default: the run folder)")
-    train.add_argument("--architecture", choices=["conv", "mlp"], default="conv")
+    _add_force(train, "overwrite a finished checkpoint in the --out folder (default: the run folder), "
+                      "e.g. to extend a finished run with more --epochs")
+    train.add_argument("--architecture", choices=ARCHITECTURES, default="conv")
     train.add_argument("--latent-dim", type=_positive_int, default=16)
     train.add_argument("--filters", type=_positive_int, nargs=2, metavar=("F1", "F2"),
                        help="conv: channels of the two stages (default 32 64)")
@@ -80,9 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--kl-warmup-epochs", type=_nonnegative_float, default=0.0,
                        help="epochs of linear KL annealing from 0 to beta")
     train.add_argument("--seed", type=_seed, default=0)
-    train.add_argument("--learning-rate-schedule", choices=["constant", "cosine"], default="constant",
+    train.add_argument("--learning-rate-schedule", choices=LEARNING_RATE_SCHEDULES, default="constant",
                        help="cosine: decay to 1%% of --learning-rate over the run")
-    train.add_argument("--precision", choices=["float32", "mixed_bfloat16"], default="float32",
+    train.add_argument("--precision", choices=PRECISIONS, default="float32",
                        help="mixed_bfloat16: compute in bfloat16, keep weights and losses in float32")
 
     evaluate = commands.add_parser("evaluate", help="test ELBO, importance-weighted NLL, active units",
@@ -96,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
     evaluate.add_argument("--record", action="store_true",
                           help="also store the figures in the checkpoint's manifest under 'evaluations'")
+    _add_force(evaluate, "with --record: replace figures the manifest already holds for these settings")
     evaluate.add_argument("--resume-dir", type=Path, default=Path("runs") / "evaluate",
                           help="folder for the per-image figures of an unfinished run: stop a long "
                                "evaluation and run the same command again to continue it (default "
@@ -107,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-n", "--count", type=_positive_int, default=64)
     sample.add_argument("--seed", type=_seed, default=0)
     sample.add_argument("-o", "--output", type=Path, required=True, help="a .png grid or an .npz of images")
+    _add_force(sample, "overwrite OUTPUT if it exists")
 
     compress = commands.add_parser(
         "compress", help="losslessly compress binary digits with a trained VAE (bits-back ANS)",
@@ -117,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("--model", default="conv", help="name of a shipped model (default conv)")
     compress.add_argument("--batch-size", type=_positive_int, default=25,
                           help="images coded together (default 25); more is faster but costs more initial bits")
-    compress.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    _add_force(compress, "overwrite OUTPUT if it exists")
 
     decompress = commands.add_parser(
         "decompress", help="restore the digits from a file made by 'compress'",
@@ -125,19 +170,22 @@ def build_parser() -> argparse.ArgumentParser:
     decompress.add_argument("file", type=Path, metavar="FILE", help="a file made by 'compress'")
     decompress.add_argument("-o", "--output", type=Path, required=True,
                             help="an .npz to create, or a folder to receive one PNG per digit")
+    _add_force(decompress, "overwrite OUTPUT if it exists (an .npz), or write into a folder that is not "
+                           "empty, replacing files of the same names")
 
     grade = commands.add_parser("grade", help="grade exercise notebooks against the instructor's references",
                                 description=GRADE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     grade.add_argument("submissions", nargs="*", type=Path, metavar="SUBMISSION",
                        help="a submitted notebook, or a folder searched for *.ipynb")
     grade.add_argument("--reference", type=Path,
-                       help="the executed reference notebook, or a folder of them (default: tests/solutions "
-                            "of the repository this package was installed from)")
+                       help="the executed reference notebook, or a folder of them (default: the references "
+                            "shipped in the package, vae/grading/references)")
     grade.add_argument("--timeout", type=_positive_float, default=60.0, metavar="SECONDS",
                        help="seconds each cell may run before it is stopped and fails (default 60)")
     grade.add_argument("--csv", type=Path, metavar="FILE", help="write one row per exercise of every submission")
     grade.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report, one case per exercise")
     grade.add_argument("--list", action="store_true", help="list the exercises and what each check tests")
+    _add_force(grade, "overwrite the --csv and --junit files if they exist")
     return parser
 
 
@@ -160,6 +208,38 @@ no access to your files)."""
 
 
 # -- commands ------------------------------------------------------------------------
+def _refuse_to_overwrite(args, path: Path, exists: bool | None = None, what: str | None = None) -> None:
+    """The one overwrite rule: raise :class:`UsageError` if the output exists and --force was not given.
+
+    Args:
+        args: the parsed arguments (``command`` and ``force``).
+        path: the output.
+        exists: whether it counts as existing (default: whether ``path`` exists).
+        what: how the message names the output (default ``path``).
+    """
+    if (path.exists() if exists is None else exists) and not args.force:
+        raise UsageError(f"{PROGRAM} {args.command}: {what or path} exists; pass --force to overwrite")
+
+
+def _progress_bar(total: int, description: str, unit: str, enabled: bool = True):
+    """A tqdm bar on standard error, shown only on a terminal and only after the first second."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=description, unit=unit, file=sys.stderr, delay=1.0,
+                disable=not (enabled and sys.stderr.isatty()))
+
+
+def _compression():
+    """:mod:`vae.compression`; without the 'constriction' package, a :class:`CommandFailed` saying so."""
+    try:
+        from vae import compression
+    except ImportError as error:
+        if error.name != "constriction":
+            raise
+        raise CommandFailed(str(error)) from None
+    return compression
+
+
 def _load_model(args):
     from vae import checkpoint, pretrained
 
@@ -204,17 +284,30 @@ def _model_options(args) -> dict:
     return options
 
 
+def _refuse_a_finished_checkpoint(args, output: Path) -> None:
+    """Train's output is the final checkpoint, not the resume state: refuse to replace one without --force.
+
+    A stopped run has no checkpoint yet, so running its command again resumes it.
+    """
+    from vae import checkpoint
+
+    for name in (checkpoint.MANIFEST_FILE, checkpoint.WEIGHTS_FILE):
+        _refuse_to_overwrite(args, output / name, what=f"the checkpoint {output / name}")
+
+
 def run_train(args) -> int:
     from tqdm.auto import tqdm
 
     from vae import training
 
+    options = _model_options(args)
+    run_dir = args.run_dir or Path("runs") / args.name
+    _refuse_a_finished_checkpoint(args, args.out or run_dir)
     config = training.TrainConfig(
-        architecture=args.architecture, latent_dim=args.latent_dim, model_options=_model_options(args),
+        architecture=args.architecture, latent_dim=args.latent_dim, model_options=options,
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, beta=args.beta,
         kl_warmup_epochs=args.kl_warmup_epochs, seed=args.seed,
         learning_rate_schedule=args.learning_rate_schedule, precision=args.precision)
-    run_dir = args.run_dir or Path("runs") / args.name
     with tqdm(total=config.epochs, desc=f"training {args.name}", unit="epoch", file=sys.stderr,
               disable=None) as bar:
         def progress(record):
@@ -238,6 +331,12 @@ def run_evaluate(args) -> int:
 
     model, directory = _load_model(args)
     images, _ = data.binarized_test_set(limit=args.limit)
+    key = checkpoint.evaluation_key(args.k, len(images), args.seed)
+    if args.record:
+        manifest_path = Path(directory) / checkpoint.MANIFEST_FILE
+        recorded = checkpoint.read_manifest(directory).get("evaluations", {})
+        _refuse_to_overwrite(args, manifest_path, exists=key in recorded,
+                             what=f"the evaluation {key} in {manifest_path}")
     fingerprint = evaluation.evaluation_fingerprint(model, images, args.k, args.batch_size,
                                                     evaluation.DEFAULT_CHUNK_SIZE, args.seed)
     label = args.model or Path(directory).resolve().name
@@ -257,7 +356,6 @@ def run_evaluate(args) -> int:
     figures = result.as_dict()
     if args.record:
         manifest = checkpoint.read_manifest(directory)
-        key = checkpoint.evaluation_key(result.k, result.n_images, args.seed)
         manifest.setdefault("evaluations", {})[key] = figures
         checkpoint.write_json_atomic(directory / checkpoint.MANIFEST_FILE, manifest)
     if args.json:
@@ -284,6 +382,7 @@ def run_sample(args) -> int:
         raise UsageError(f"{PROGRAM} sample: --output must end in .png or .npz, got {args.output}")
     if not args.output.parent.is_dir():
         raise UsageError(f"{PROGRAM} sample: the folder {args.output.parent} does not exist")
+    _refuse_to_overwrite(args, args.output)
     model, _ = _load_model(args)
     images = model.sample(args.count, seed=args.seed).numpy()
     with atomic_path(args.output, suffix=suffix) as temporary:
@@ -296,20 +395,20 @@ def run_sample(args) -> int:
 
 
 def run_compress(args) -> int:
-    from vae import compression
+    _refuse_to_overwrite(args, args.output)
+    if not args.output.parent.is_dir():
+        raise UsageError(f"{PROGRAM} compress: the folder {args.output.parent} does not exist")
+    compression = _compression()
     from vae.checkpoint import atomic_path
     from vae.compression.files import read_images
 
-    if args.output.exists() and not args.force:
-        raise UsageError(f"{PROGRAM} compress: {args.output} exists; use --force to overwrite it")
-    if not args.output.parent.is_dir():
-        raise UsageError(f"{PROGRAM} compress: the folder {args.output.parent} does not exist")
     images, names = read_images(args.input)
     try:
         codec = compression.BitsBackCodec.pretrained(args.model, batch_size=args.batch_size)
     except ValueError as error:
         raise UsageError(f"{PROGRAM} compress: {error}") from None
-    blob = codec.compress(images, names=names)
+    with _progress_bar(len(images), "compressing", "digit") as bar:
+        blob = codec.compress(images, names=names, progress=bar.update)
     with atomic_path(args.output) as temporary:
         temporary.write_bytes(blob)
     rates = compression.bits_per_dim(blob)
@@ -319,14 +418,55 @@ def run_compress(args) -> int:
     return 0
 
 
-def run_decompress(args) -> int:
-    from vae import compression
+def _refuse_to_overwrite_images(args, output: Path) -> None:
+    """Decompress's rule: an existing .npz, or a folder that is not empty, needs --force."""
+    if output.suffix.lower() == ".npz" or not output.exists():
+        _refuse_to_overwrite(args, output)
+    elif not output.is_dir():
+        raise UsageError(f"{PROGRAM} decompress: {output} is a file, not a folder")
+    else:
+        _refuse_to_overwrite(args, output, exists=any(output.iterdir()))
+
+
+@contextlib.contextmanager
+def _staging_folder(target: Path):
+    """A new hidden folder beside ``target`` (same file system), removed afterwards whatever happens."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_images_atomically(output: Path, images, names) -> None:
+    """Write restored digits as :func:`vae.compression.files.write_images` does, but staged then moved in.
+
+    An ``.npz`` replaces ``output`` in one rename; a new folder appears whole;
+    into an existing folder each PNG is renamed over any file of its name.
+    """
     from vae.compression.files import write_images
 
+    with _staging_folder(output) as staging:
+        staged = staging / output.name
+        write_images(staged, images, names)
+        if staged.is_file() or not output.exists():
+            os.replace(staged, output)
+        else:
+            for file in sorted(staged.iterdir()):
+                os.replace(file, output / file.name)
+
+
+def run_decompress(args) -> int:
     if not args.file.is_file():
         raise UsageError(f"{PROGRAM} decompress: {args.file}: no such file")
-    restored = compression.decompress(args.file.read_bytes())
-    write_images(args.output, restored.images, restored.names)
+    _refuse_to_overwrite_images(args, args.output)
+    compression = _compression()
+
+    blob = args.file.read_bytes()
+    with _progress_bar(compression.read_header(blob)["count"], "decompressing", "digit") as bar:
+        restored = compression.decompress(blob, progress=bar.update)
+    _write_images_atomically(args.output, restored.images, restored.names)
     print(f"restored {len(restored.images)} digits into {args.output} "
           f"(model {restored.header['model']}, checksums verified)")
     return 0
@@ -334,6 +474,24 @@ def run_decompress(args) -> int:
 
 def _failed(result: "grading.SubmissionResult") -> list["grading.ExerciseResult"]:
     return [exercise for exercise in result.exercises if not exercise.passed]
+
+
+def _check_grade_outputs(args) -> None:
+    """Usage errors of the --csv and --junit reports, found before any notebook runs."""
+    for option, path in (("--csv", args.csv), ("--junit", args.junit)):
+        if path is None:
+            continue
+        if not path.parent.is_dir():
+            raise UsageError(f"{PROGRAM} grade: {option}: the folder {path.parent} does not exist")
+        _refuse_to_overwrite(args, path)
+
+
+def _write(text: str, file) -> None:
+    """Print a line without breaking a progress bar that may be on the terminal."""
+    from tqdm import tqdm
+
+    tqdm.write(text, file=file)
+    file.flush()
 
 
 def run_grade(args) -> int:
@@ -346,9 +504,7 @@ def run_grade(args) -> int:
         return 0
     if not args.submissions:
         raise UsageError(f"{PROGRAM} grade: give at least one SUBMISSION (a notebook or a folder) (see --help)")
-    for option, path in (("--csv", args.csv), ("--junit", args.junit)):
-        if path is not None and not path.parent.is_dir():
-            raise UsageError(f"{PROGRAM} grade: {option}: the folder {path.parent} does not exist")
+    _check_grade_outputs(args)
     if args.reference is not None and not args.reference.exists():
         raise UsageError(f"{PROGRAM} grade: --reference: {args.reference} does not exist")
     try:
@@ -356,13 +512,15 @@ def run_grade(args) -> int:
     except grading.GradingError as error:
         raise UsageError(f"{PROGRAM} grade: {error}") from None
     results: list[grading.SubmissionResult] = []
-    for path in paths:
-        result = grading.grade_submission(path, args.reference, timeout=args.timeout)
-        if result.error is not None:
-            print(f"{PROGRAM} grade: {result.error}", file=sys.stderr, flush=True)
-        else:
-            print(grading.format_table(result) + ("\n" if len(paths) > 1 else ""), flush=True)
-        results.append(result)
+    with _progress_bar(len(paths), "grading", "notebook", enabled=len(paths) > 1) as bar:
+        for path in paths:
+            result = grading.grade_submission(path, args.reference, timeout=args.timeout)
+            if result.error is not None:
+                _write(f"{PROGRAM} grade: {result.error}", sys.stderr)
+            else:
+                _write(grading.format_table(result) + ("\n" if len(paths) > 1 else ""), sys.stdout)
+            results.append(result)
+            bar.update()
     if args.csv is not None:
         with atomic_path(args.csv, suffix=".csv") as temporary:
             grading.write_csv(results, temporary)
@@ -389,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = sys.argv[1:] if argv is None else list(argv)
         args = build_parser().parse_args(argv)
         args.argv = argv
-        import vae  # noqa: F401  (imports TensorFlow silently before anything else does)
+        from vae import quiet  # noqa: F401  (imports TensorFlow silently before anything else does)
 
         return COMMANDS[args.command](args)
     except UsageError as error:
@@ -398,6 +556,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROGRAM}: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError) as error:
+    except (CommandFailed, ValueError, OSError) as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 1

@@ -25,6 +25,7 @@ import dataclasses
 import hashlib
 import lzma
 import math
+from typing import Callable
 
 import constriction
 import numpy as np
@@ -127,13 +128,16 @@ class BitsBackCodec:
         """
         return math.ceil(first_batch * self.model.latent_dim * self.grid.initial_bits_per_code / 32)
 
-    def compress(self, images, names: list[str] | None = None, initial_seed: int = 0) -> bytes:
+    def compress(self, images, names: list[str] | None = None, initial_seed: int = 0,
+                 progress: Callable[[int], object] | None = None) -> bytes:
         """Compress binary images into the bytes of a self-describing file.
 
         Args:
             images: 0/1 images ``(count, 28, 28)`` or ``(count, 28, 28, 1)``.
             names: optional file names, one per image, restored by decompress.
             initial_seed: seed of the initial stack words.
+            progress: called after each batch with the number of images it
+                coded (e.g. a tqdm bar's ``update``).
 
         Returns:
             The file's bytes (header and ANS words).
@@ -150,6 +154,8 @@ class BitsBackCodec:
         for size in sizes:
             encode_batch(coder, self.model, images[start:start + size], self.grid)
             start += size
+            if progress is not None:
+                progress(size)
         words = coder.get_compressed().astype("<u4")
         names_blob = lzma.compress("\n".join(names).encode()) if names is not None else b""
         header = {"model": self.name, "weights_sha256": self.weights_sha256, "count": len(images),
@@ -160,8 +166,11 @@ class BitsBackCodec:
         return container.pack(header, words.tobytes() + names_blob)
 
     # -- decompression ------------------------------------------------------------------
-    def decompress(self, blob: bytes) -> Decompressed:
+    def decompress(self, blob: bytes, progress: Callable[[int], object] | None = None) -> Decompressed:
         """Recover the images (and names) from a file made by :meth:`compress`.
+
+        ``progress``, if given, is called after each batch with the number of
+        images it decoded (e.g. a tqdm bar's ``update``).
 
         Raises:
             CompressionError: the file is damaged or truncated, was made with
@@ -180,7 +189,11 @@ class BitsBackCodec:
         sizes = _batch_sizes(header["count"], header["batch_size"])
         expected = _initial_words(header["initial_words"], header["initial_seed"])
         try:
-            batches = [decode_batch(coder, self.model, size, grid) for size in reversed(sizes)]
+            batches = []
+            for size in reversed(sizes):  # a stack: the last batch coded comes off first
+                batches.append(decode_batch(coder, self.model, size, grid))
+                if progress is not None:
+                    progress(size)
             images = np.concatenate(batches[::-1])
             leftover = coder.get_compressed(unseal=True)  # constriction asserts if the stack is off
             reproduced = _images_sha256(images) == header["images_sha256"] and np.array_equal(leftover, expected)
@@ -224,13 +237,20 @@ def read_header(blob: bytes) -> dict:
     return header
 
 
-def compress(images, model: str = "conv", names: list[str] | None = None, batch_size: int = 25) -> bytes:
-    """Compress binary images with shipped model ``model``. Introduced in chapter 9."""
-    return BitsBackCodec.pretrained(model, batch_size=batch_size).compress(images, names=names)
+def compress(images, model: str = "conv", names: list[str] | None = None, batch_size: int = 25,
+             progress: Callable[[int], object] | None = None) -> bytes:
+    """Compress binary images with shipped model ``model`` (``progress``: see :meth:`BitsBackCodec.compress`).
+
+    Introduced in chapter 9.
+    """
+    return BitsBackCodec.pretrained(model, batch_size=batch_size).compress(images, names=names, progress=progress)
 
 
-def decompress(blob: bytes) -> Decompressed:
-    """Decompress a file, loading the shipped model its header names. Introduced in chapter 9."""
+def decompress(blob: bytes, progress: Callable[[int], object] | None = None) -> Decompressed:
+    """Decompress a file, loading the shipped model its header names.
+
+    ``progress``: see :meth:`BitsBackCodec.decompress`. Introduced in chapter 9.
+    """
     header = read_header(blob)
     if not {"model", "batch_size"} <= set(header):
         raise CompressionError("damaged file: the header does not name its model")
@@ -238,7 +258,7 @@ def decompress(blob: bytes) -> Decompressed:
         codec = BitsBackCodec.pretrained(header["model"], batch_size=header["batch_size"])
     except ValueError as error:  # no such shipped model
         raise CompressionError(f"this file needs model {header['model']!r}: {error}") from None
-    return codec.decompress(blob)
+    return codec.decompress(blob, progress=progress)
 
 
 def bits_per_dim(blob: bytes) -> dict:
