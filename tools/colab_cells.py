@@ -75,7 +75,7 @@ def with_cell(notebook: dict, source: str) -> dict:
     cell = colab_cell_of(notebook)
     if cell is None:
         cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": []}
-        if (notebook.get("nbformat"), notebook.get("nbformat_minor", 0)) >= (4, 5):
+        if (notebook.get("nbformat", 0), notebook.get("nbformat_minor", 0)) >= (4, 5):
             cell["id"] = "colab-install"  # nbformat 4.5 gives every cell an id
         cells = notebook["cells"]
         first_code = next((i for i, c in enumerate(cells) if c["cell_type"] == "code"), len(cells))
