@@ -21,10 +21,8 @@ import dataclasses
 import keras
 import numpy as np
 
-from vae.checks import IMAGE_SHAPE, check_images, check_latents, check_positive_int
+from vae.checks import IMAGE_SHAPE, PIXELS, check_images, check_latents, check_positive_int
 from vae.data import training_batches
-
-PIXELS = 28 * 28
 
 
 def _flat_images(images) -> np.ndarray:

@@ -16,9 +16,11 @@ sees exactly the same numbers:
   set; numbers computed on one are not comparable with numbers on the other.
 * :func:`binarized_test_set` is the single binarized test set that all
   models and chapters are evaluated on (seed :data:`TEST_BINARIZATION_SEED`).
-* :func:`training_batches` is the in-graph ``tf.data`` pipeline for training:
-  a fresh, exactly reproducible shuffle and binarization for each
-  ``(seed, epoch)``; :func:`evaluation_batches` batches without either.
+* :func:`training_batches` is the in-graph ``tf.data`` pipeline for training
+  (images, optionally with labels): a fresh, exactly reproducible shuffle
+  and binarization for each ``(seed, epoch)``; :func:`evaluation_batches`
+  batches without either, :func:`labelled_batches` is chapter 7's labelled
+  variant. All three are the one pipeline ``_batches``.
 * :func:`read_idx` and :func:`load_idx_images` read the original IDX format
   (raw or gzip), so that Fashion-MNIST and friends can be used as well.
 
@@ -31,7 +33,6 @@ import functools
 import gzip
 import hashlib
 import math
-import operator
 import os
 import zlib
 from pathlib import Path
@@ -40,8 +41,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-IMAGE_SHAPE = (28, 28, 1)
-"""Shape of one image as the models see it: height, width, channels."""
+from vae.checks import IMAGE_SHAPE, check_images, check_int
+from vae.seeding import stateless_seed
 
 MNIST_SHA256 = {
     "x_train": "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
@@ -62,7 +63,10 @@ KERAS_MNIST_FILE_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc4846
 # Same URL and file hash as keras.datasets.mnist.load_data(), so the fallback
 # shares Keras's download cache (~/.keras/datasets/mnist.npz).
 
-_SPLITS = {"train": ("x_train", "y_train", 60000), "test": ("x_test", "y_test", 10000)}
+SPLIT_SIZES = {"train": 60_000, "test": 10_000}
+"""Digits in each MNIST split."""
+
+_SPLITS = {"train": ("x_train", "y_train", SPLIT_SIZES["train"]), "test": ("x_test", "y_test", SPLIT_SIZES["test"])}
 
 _IDX_DTYPES = {
     0x08: np.dtype("u1"),
@@ -249,8 +253,9 @@ def binarize(images, seed: int) -> np.ndarray:
 
     Introduced in chapter 5.
     """
-    grey = _checked_grey_levels(images)
-    rng = np.random.default_rng(_checked_count(seed, "seed", minimum=0))
+    check_images(images, any_shape=True)
+    grey = np.asarray(images)  # compared as given (float64 stays float64)
+    rng = np.random.default_rng(check_int(seed, "seed"))
     uniform = rng.random(grey.shape, dtype=np.float32)  # in [0, 1): P(u < p) = p
     return (uniform < grey).astype(np.float32)
 
@@ -271,7 +276,8 @@ def threshold(images, level: float = 0.5) -> np.ndarray:
 
     Introduced in chapter 5.
     """
-    grey = _checked_grey_levels(images)
+    check_images(images, any_shape=True)
+    grey = np.asarray(images)
     if not 0.0 <= level <= 1.0:
         raise ValueError(f"level must be in [0, 1], got {level!r}")
     return (grey > level).astype(np.float32)
@@ -296,39 +302,9 @@ def binarized_test_set(limit: int | None = None):
     """
     images, labels = load_mnist("test")
     if limit is not None:
-        limit = _checked_count(limit, "limit", minimum=1, maximum=len(images))
+        limit = check_int(limit, "limit", minimum=1, maximum=len(images))
     binary_images = binarize(images, TEST_BINARIZATION_SEED)
     return binary_images[:limit], labels[:limit]
-
-
-def _checked_grey_levels(images) -> np.ndarray:
-    grey = np.asarray(images)
-    if not np.issubdtype(grey.dtype, np.floating):
-        hint = ""
-        if grey.dtype == np.uint8:
-            hint = " (raw MNIST bytes 0-255? divide by 255, or use load_mnist)"
-        raise ValueError(f"expected float grey levels in [0, 1], got dtype {grey.dtype}{hint}")
-    if grey.size and not (grey.min() >= 0.0 and grey.max() <= 1.0):  # also catches NaN
-        hint = " (0-255 scale? divide by 255)" if grey.max() > 1.0 else ""
-        raise ValueError(
-            f"expected float grey levels in [0, 1], got values in "
-            f"[{grey.min()}, {grey.max()}]{hint}"
-        )
-    return grey
-
-
-def _checked_count(value, name: str, minimum: int, maximum: int | None = None) -> int:
-    """``value`` as an int in [minimum, maximum], else a ValueError naming it."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an int, got {value!r}")
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an int, got {value!r}") from None
-    if number < minimum or (maximum is not None and number > maximum):
-        upper = "" if maximum is None else f" and <= {maximum}"
-        raise ValueError(f"{name} must be >= {minimum}{upper}, got {number}")
-    return number
 
 
 # --------------------------------------------------------------------------
@@ -344,14 +320,17 @@ def training_batches(
     shuffle: bool = True,
     binarize: bool = True,
     drop_remainder: bool = False,
+    labels=None,
 ) -> tf.data.Dataset:
     """One epoch of training batches, shuffled and binarized in-graph.
 
     The images stay in memory as one tensor. The dataset shuffles the
-    *indices* 0…N-1, batches them, gathers the images of each batch and (by
-    default) dynamically binarizes the batch with
-    ``tf.random.stateless_uniform``. All randomness is stateless and derived
-    from ``(seed, epoch)`` (and the batch number for binarization), so:
+    *indices* 0…N-1, batches them, gathers the images of each batch (and
+    their labels, if given) and (by default) dynamically binarizes the batch
+    with ``tf.random.stateless_uniform``. All randomness is stateless and
+    derived with :func:`vae.seeding.stateless_seed` from the key
+    ``(seed, epoch)``: stream 0 of it shuffles, stream 1 binarizes, and batch
+    ``b`` binarizes with sub-key ``b`` of stream 1. So:
 
     * the same ``(seed, epoch)`` gives exactly the same batches, in any
       process, whatever TensorFlow's global seed, with or without
@@ -373,39 +352,61 @@ def training_batches(
         binarize: yield Bernoulli samples (0.0/1.0) instead of grey levels.
         drop_remainder: drop the last batch if it has fewer than
             ``batch_size`` images.
+        labels: optional ``(N,)`` integer labels that travel with their images.
 
     Returns:
         A ``tf.data.Dataset`` of ``float32`` batches of shape
-        ``(batch, 28, 28, 1)``; every image appears exactly once.
+        ``(batch, 28, 28, 1)``, or of ``(images, int64 labels (batch,))``
+        pairs when ``labels`` are given; every image appears exactly once.
 
     Raises:
-        ValueError: a bad ``batch_size``, ``epoch``, ``seed`` or ``images``.
+        ValueError: a bad ``batch_size``, ``epoch``, ``seed``, ``images`` or ``labels``.
 
     Introduced in chapter 5.
     """
-    image_tensor = _image_tensor(images)
-    batch_size = _checked_count(batch_size, "batch_size", minimum=1)
-    epoch_key = tf.constant(
-        [_checked_count(seed, "seed", minimum=0), _checked_count(epoch, "epoch", minimum=0)],
-        tf.int64,
-    )
-    order = _index_order(image_tensor.shape[0], epoch_key, shuffle)
-    index_batches = tf.data.Dataset.from_tensor_slices(order).batch(
-        batch_size, drop_remainder=drop_remainder
-    )
-    binarization_key = _sub_key(epoch_key, _BINARIZATION_STREAM)
+    image_tensor = check_images(images, batch_axis="N", allow_empty=False)
+    label_tensor = _label_tensor(labels, int(image_tensor.shape[0]))
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    epoch_key = stateless_seed(check_int(seed, "seed"), check_int(epoch, "epoch"))
+    order = tf.range(image_tensor.shape[0], dtype=tf.int64)
+    if shuffle:
+        order = _shuffled(order, stateless_seed(epoch_key, _SHUFFLE_STREAM))
+    binarization_key = stateless_seed(epoch_key, _BINARIZATION_STREAM) if binarize else None
+    return _batches(image_tensor, label_tensor, order, batch_size, drop_remainder, binarization_key)
 
-    def gather_batch(batch_number, indices):
-        batch = tf.gather(image_tensor, indices)
-        if binarize:
-            batch = _bernoulli_sample(batch, _sub_key(binarization_key, batch_number))
-        return batch
 
-    return (
-        index_batches.enumerate()
-        .map(gather_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+def labelled_batches(images, labels, batch_size: int, epoch: int = 0, seed: int = 0,
+                     shuffle: bool = True, binarize: bool = True) -> tf.data.Dataset:
+    """One epoch of ``(images, labels)`` batches, shuffled and binarized in-graph.
+
+    The pipeline of :func:`training_batches` with labels, as chapter 7 trains
+    its conditional VAE on it. Only the keys differ, and only to keep chapter
+    7's recorded figures: the key ``stateless_seed(seed, epoch)`` itself
+    shuffles, and batch ``b`` binarizes with ``stateless_seed(key, b)`` (no
+    separate streams). New code should call
+    ``training_batches(..., labels=labels)``.
+
+    Args:
+        images: ``(N, 28, 28, 1)`` grey levels in [0, 1].
+        labels: ``(N,)`` integer labels.
+        batch_size: images per batch.
+        epoch, seed: ints >= 0 that key the randomness.
+        shuffle: visit the images in a random order.
+        binarize: replace each grey level by a Bernoulli draw (dynamic binarization).
+
+    Returns:
+        a ``tf.data.Dataset`` of ``(float32 (batch, 28, 28, 1), int64 (batch,))``.
+
+    Introduced in chapter 7.
+    """
+    image_tensor = check_images(images, batch_axis="N")
+    label_tensor = _label_tensor(labels, int(image_tensor.shape[0]))
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    key = stateless_seed(check_int(seed, "seed"), check_int(epoch, "epoch"))
+    order = tf.range(image_tensor.shape[0], dtype=tf.int64)
+    if shuffle:
+        order = _shuffled(order, key)
+    return _batches(image_tensor, label_tensor, order, batch_size, False, key if binarize else None)
 
 
 def evaluation_batches(images, batch_size: int) -> tf.data.Dataset:
@@ -423,51 +424,48 @@ def evaluation_batches(images, batch_size: int) -> tf.data.Dataset:
 
     Introduced in chapter 5.
     """
-    image_tensor = _image_tensor(images)
-    batch_size = _checked_count(batch_size, "batch_size", minimum=1)
-    index_batches = tf.data.Dataset.range(image_tensor.shape[0]).batch(batch_size)
-    return index_batches.map(
-        lambda indices: tf.gather(image_tensor, indices),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    ).prefetch(tf.data.AUTOTUNE)
+    image_tensor = check_images(images, batch_axis="N", allow_empty=False)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    order = tf.range(image_tensor.shape[0], dtype=tf.int64)
+    return _batches(image_tensor, None, order, batch_size, False, None)
 
 
-def _image_tensor(images) -> tf.Tensor:
-    """Check ``(N, 28, 28, 1)`` float images in [0, 1]; return them as a float32 tensor.
+def _label_tensor(labels, count: int) -> tf.Tensor | None:
+    """``(count,)`` integer labels as an int64 tensor (None stays None), else a ValueError."""
+    if labels is None:
+        return None
+    array = np.asarray(labels)
+    if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"expected (N,) integer labels, got dtype {array.dtype} and shape {array.shape}")
+    if len(array) != count:
+        raise ValueError(f"{count} images but {len(array)} labels")
+    return tf.constant(array, tf.int64)
 
-    An eager float32 tensor is checked and used as it is, not copied: a
-    pipeline built once per epoch from the same tensor then shares its
-    memory (a NumPy array is copied into a new constant at every call).
+
+def _shuffled(order: tf.Tensor, key: tf.Tensor) -> tf.Tensor:
+    return tf.random.experimental.stateless_shuffle(order, seed=key, alg="philox")
+
+
+def _batches(image_tensor: tf.Tensor, label_tensor: tf.Tensor | None, order: tf.Tensor, batch_size: int,
+             drop_remainder: bool, binarization_key: tf.Tensor | None) -> tf.data.Dataset:
+    """The one pipeline: batches of ``order``, gathered, binarized and labelled in-graph.
+
+    Batch ``b`` is binarized with the stateless key
+    ``stateless_seed(binarization_key, b)``; ``None`` keeps the grey levels.
     """
-    if isinstance(images, tf.Tensor) and hasattr(images, "numpy") and images.dtype == tf.float32:
-        if images.shape.rank != 4 or tuple(images.shape[1:]) != IMAGE_SHAPE or images.shape[0] == 0:
-            raise ValueError(f"expected images of shape (N, 28, 28, 1) with N >= 1, got {tuple(images.shape)}")
-        low, high = float(tf.reduce_min(images)), float(tf.reduce_max(images))
-        if not 0.0 <= low <= high <= 1.0:
-            raise ValueError(f"expected grey levels in [0, 1], got values in [{low:g}, {high:g}]")
-        return images
-    grey = _checked_grey_levels(images)
-    if grey.ndim != 4 or grey.shape[1:] != IMAGE_SHAPE or grey.shape[0] == 0:
-        raise ValueError(
-            f"expected images of shape (N, 28, 28, 1) with N >= 1, got {grey.shape}"
-        )
-    return tf.constant(grey, dtype=tf.float32)
+    index_batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=drop_remainder)
 
+    def gather_batch(batch_number, indices):
+        batch = tf.gather(image_tensor, indices)
+        if binarization_key is not None:
+            batch = _bernoulli_sample(batch, stateless_seed(binarization_key, batch_number))
+        if label_tensor is None:
+            return batch
+        return batch, tf.gather(label_tensor, indices)
 
-def _index_order(count: int, epoch_key: tf.Tensor, shuffle: bool) -> tf.Tensor:
-    indices = tf.range(count, dtype=tf.int64)
-    if not shuffle:
-        return indices
-    shuffle_key = _sub_key(epoch_key, _SHUFFLE_STREAM)
-    return tf.random.experimental.stateless_shuffle(indices, seed=shuffle_key, alg="philox")
-
-
-def _sub_key(key: tf.Tensor, number) -> tf.Tensor:
-    """A new stateless seed (shape [2], int64) derived from ``key`` and ``number``."""
-    return tf.random.experimental.stateless_fold_in(
-        key, tf.cast(number, tf.int64), alg="philox"
-    )
+    return (index_batches.enumerate()
+            .map(gather_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .prefetch(tf.data.AUTOTUNE))
 
 
 def _bernoulli_sample(grey: tf.Tensor, key: tf.Tensor) -> tf.Tensor:

@@ -12,7 +12,7 @@ import math
 
 import tensorflow as tf
 
-from vae.checks import check_images, check_positive_int
+from vae.checks import PIXELS, check_images, check_number, check_positive_int
 from vae.seeding import stateless_seed
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -132,11 +132,6 @@ def kl_monte_carlo(z, mean, log_var) -> tf.Tensor:
     return log_q - log_p
 
 
-def _check_beta(beta) -> None:
-    if isinstance(beta, (int, float)) and (beta < 0 or not math.isfinite(beta)):
-        raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
-
-
 def elbo(model, x, beta=1.0, seed=None, log_likelihood=bernoulli_log_likelihood) -> tf.Tensor:
     """The evidence lower bound per example, with one reparameterized sample.
 
@@ -159,7 +154,8 @@ def elbo(model, x, beta=1.0, seed=None, log_likelihood=bernoulli_log_likelihood)
 
     Introduced in chapter 4.
     """
-    _check_beta(beta)
+    if isinstance(beta, (int, float)):  # a number is checked; a tensor (a schedule's variable) is trusted
+        check_number(beta, "beta")
     terms = elbo_terms(model, x, seed=seed, log_likelihood=log_likelihood)
     return terms["log_likelihood"] - beta * terms["kl"]
 
@@ -181,10 +177,30 @@ def elbo_terms(model, x, seed=None, log_likelihood=bernoulli_log_likelihood) -> 
     mean, log_var = model.encode(x)
     z = model.reparameterize(mean, log_var, seed=seed)
     decoded = model.decode(z)
-    return {
-        "log_likelihood": log_likelihood(x, decoded),
-        "kl": kl_standard_normal(mean, log_var),
-    }
+    return {"log_likelihood": log_likelihood(x, decoded), "kl": _prior_kl(model, mean, log_var, z)}
+
+
+def _prior_kl(model, mean, log_var, z) -> tf.Tensor:
+    """``KL(q(z|x) || p(z))`` per example under ``model.prior``, in nats, ``(batch,)``.
+
+    A model's prior (:class:`vae.priors.Prior`) gives its own KL: the closed
+    form for the standard normal, a one-sample estimate at ``z`` for a prior
+    without one. A model without a ``prior`` attribute (a hand-made one) has
+    the standard normal, :func:`kl_standard_normal`.
+
+    Introduced in chapter 4.
+    """
+    prior = getattr(model, "prior", None)
+    return kl_standard_normal(mean, log_var) if prior is None else prior.kl(mean, log_var, z)
+
+
+def _prior_log_prob(model, z) -> tf.Tensor:
+    """``log p(z)`` under ``model.prior`` (the standard normal without one), ``z.shape[:-1]``, nats.
+
+    Introduced in chapter 6.
+    """
+    prior = getattr(model, "prior", None)
+    return log_normal_density(z, 0.0, 0.0) if prior is None else prior.log_prob(z)
 
 
 def log_mean_exp(values, axis: int = 0) -> tf.Tensor:
@@ -210,7 +226,7 @@ def _log_weights(model, x, mean, log_var, num_samples: int, seed, log_likelihood
     decoded = model.decode(flat_z)  # (k * batch, 28, 28, 1)
     x_tiled = tf.tile(x, [num_samples, 1, 1, 1])
     log_px_z = tf.reshape(log_likelihood(x_tiled, decoded), [num_samples, batch])
-    log_pz = log_normal_density(z, 0.0, 0.0)
+    log_pz = _prior_log_prob(model, z)
     log_qz = log_normal_density(z, mean, log_var)
     return log_px_z + log_pz - log_qz
 
@@ -257,7 +273,7 @@ def iwae_bound(model, x, k: int, chunk_size: int = 100, seed=None,
     return running - math.log(k)
 
 
-def nats_to_bits_per_dim(nats, dims: int = 784):
+def nats_to_bits_per_dim(nats, dims: int = PIXELS):
     """Convert nats per image to bits per dimension: ``nats / (dims * ln 2)``.
 
     Args:

@@ -1,4 +1,4 @@
-"""Variational autoencoders for 28x28 images: a convolutional one and an MLP.
+"""Variational autoencoders for 28x28 images: a convolutional one, an MLP, and a conditional one.
 
 Both share one contract (chapters, tests and the CLI rely on it):
 
@@ -9,9 +9,15 @@ Both share one contract (chapters, tests and the CLI rely on it):
 - ``decode(z) -> logits`` shaped ``(batch, 28, 28, 1)``: a factorised
   Bernoulli decoder, ``sigmoid(logits)`` is the probability a pixel is on;
 - ``sample(n, seed=None) -> images`` in [0, 1], ``(n, 28, 28, 1)``;
+- ``prior``: the prior p(z), a :class:`vae.priors.Prior` (the standard
+  normal), which the ELBO, sampling and the bits-back codec all ask;
 - ``train_step``/``test_step`` so that ``model.fit(train, validation_data=test)``
   reports ``loss`` (negative beta-ELBO), ``reconstruction`` (-E log p(x|z)) and
   ``kl``, all in nats per image.
+
+:class:`ConditionalVAE` (chapter 7, also importable from
+:mod:`vae.conditional`) keeps the same contract with a label beside every
+image or code.
 """
 
 from __future__ import annotations
@@ -20,17 +26,21 @@ import keras
 import tensorflow as tf
 
 from vae import losses
-from vae.checks import IMAGE_SHAPE, check_images, check_latents, check_positive_int
+from vae.checks import (IMAGE_SHAPE, PIXELS, check_images, check_latents, check_number, check_positive_int,
+                        one_hot_labels)
+from vae.priors import Prior
 from vae.seeding import stateless_seed
 
 
 class _LatentModel(keras.Model):
-    """What every model of the package shares: a Gaussian code, a noise source,
-    a KL weight β and the three training metrics.
+    """What every model of the package shares: a Gaussian code, a prior, a noise
+    source, a KL weight β and the three training metrics.
 
     A subclass builds ``self.encoder`` and ``self.decoder`` (Keras functional
-    models, so every weight exists as soon as the object does), says how a
-    ``fit`` batch turns into losses (``_batch_losses``), and gets the rest:
+    models, so every weight exists as soon as the object does), may replace
+    the prior (:meth:`build_prior`, the standard normal by default), says how
+    a ``fit`` batch turns into losses (``_batch_losses``; the batch is trusted,
+    it was checked where it entered), and gets the rest:
     :meth:`reparameterize`, ``train_step``/``test_step`` reporting ``loss``,
     ``reconstruction`` and ``kl``, and a ``fit`` that does not ask Keras to
     reshuffle a dataset. :class:`VAE` and :class:`vae.conditional.ConditionalVAE`
@@ -49,13 +59,13 @@ class _LatentModel(keras.Model):
     def __init__(self, latent_dim: int, seed: int | None = None, beta: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.latent_dim = check_positive_int(latent_dim, "latent_dim")
-        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta < float("inf"):
-            raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
+        beta = check_number(beta, "beta")
         self.noise_seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.beta = keras.Variable(float(beta), trainable=False, name="beta", dtype="float32")
         self.encoder = self.build_encoder()
         self.decoder = self.build_decoder()
+        self.prior = self.build_prior()  # a plain object unless it has weights (see vae.priors)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
@@ -66,6 +76,14 @@ class _LatentModel(keras.Model):
 
     def build_decoder(self) -> keras.Model:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def build_prior(self) -> Prior:
+        """The prior p(z): the standard normal N(0, I) (no weights).
+
+        A subclass returns another :class:`vae.priors.Prior`, e.g. a learned
+        one that is also a Keras layer. Introduced in chapter 5.
+        """
+        return Prior(self.latent_dim)
 
     def reparameterize(self, mean, log_var, seed: int | None = None):
         """Draw ``z = mean + exp(log_var / 2) * eps`` with ``eps ~ N(0, I)``.
@@ -187,7 +205,7 @@ class VAE(_LatentModel):
         return _float32(self.decoder(check_latents(z, self.latent_dim)))
 
     def sample(self, n: int, seed: int | None = None):
-        """Generate ``n`` images from the prior: ``sigmoid(decode(z))``, ``z ~ N(0, I)``.
+        """Generate ``n`` images from the prior: ``sigmoid(decode(z))``, ``z ~ p(z)`` (:attr:`prior`).
 
         Returns the Bernoulli means (grey levels in [0, 1]), shape
         ``(n, 28, 28, 1)``, which is what one shows; draw binary pixels from
@@ -196,7 +214,7 @@ class VAE(_LatentModel):
         Introduced in chapter 5.
         """
         n = check_positive_int(n, "n")
-        z = self._standard_normal(tf.constant([n, self.latent_dim]), seed)
+        z = self.prior.sample(n, self.seed_generator if seed is None else seed)
         return tf.sigmoid(self.decode(z))
 
     def reconstruct(self, x, sample: bool = False, seed: int | None = None):
@@ -226,13 +244,18 @@ class VAE(_LatentModel):
 
         Introduced in chapter 5.
         """
-        terms = losses.elbo_terms(self, x, seed=seed)
-        reconstruction = -tf.reduce_mean(terms["log_likelihood"])
-        kl = tf.reduce_mean(terms["kl"])
+        return self._elbo_losses(check_images(x), seed)
+
+    def _elbo_losses(self, x: tf.Tensor, seed=None) -> dict[str, tf.Tensor]:
+        """:meth:`compute_losses` of trusted float32 images (checked where they entered)."""
+        mean, log_var = (_float32(part) for part in self.encoder(x))
+        z = self.reparameterize(mean, log_var, seed=seed)
+        reconstruction = -tf.reduce_mean(losses.bernoulli_log_likelihood(x, self.decode(z)))
+        kl = tf.reduce_mean(self.prior.kl(mean, log_var, z))
         return {"loss": reconstruction + self.beta * kl, "reconstruction": reconstruction, "kl": kl}
 
     def _batch_losses(self, data) -> dict[str, tf.Tensor]:
-        return self.compute_losses(_images_of(data))
+        return self._elbo_losses(_images_of(data))
 
     def get_config(self) -> dict:
         """The constructor arguments, plus ``architecture``, as plain JSON types."""
@@ -249,11 +272,11 @@ def _float32(tensor):
     return tf.cast(tensor, tf.float32)
 
 
-def _images_of(data):
-    """``fit`` may hand ``x``, ``(x,)`` or ``(x, y)``; the VAE uses only ``x``."""
+def _images_of(data) -> tf.Tensor:
+    """``fit`` may hand ``x``, ``(x,)`` or ``(x, y)``; the VAE uses only ``x`` (as float32, unchecked)."""
     if isinstance(data, (tuple, list)):
         data = data[0]
-    return check_images(data)
+    return tf.cast(data, tf.float32)
 
 
 class ConvVAE(VAE):
@@ -344,12 +367,166 @@ class MLPVAE(VAE):
         h = z
         for i, units in enumerate(reversed(self.hidden)):
             h = keras.layers.Dense(units, activation=self.activation, name=f"dense{i + 1}")(h)
-        h = keras.layers.Dense(784, name="logits")(h)
+        h = keras.layers.Dense(PIXELS, name="logits")(h)
         logits = keras.layers.Reshape(IMAGE_SHAPE, name="to_image")(h)
         return keras.Model(z, logits, name="decoder")
 
     def get_config(self) -> dict:
         return {**super().get_config(), "hidden": list(self.hidden), "activation": self.activation}
+
+
+# -- the conditional VAE of chapter 7 (vae.conditional) ---------------------------------
+def _same_batch(first: tf.Tensor, second: tf.Tensor, what: str) -> None:
+    """Eager tensors only: a clear error when a batch of labels does not match."""
+    if hasattr(first, "numpy") and hasattr(second, "numpy") and first.shape[0] != second.shape[0]:
+        raise ValueError(f"{what}: {first.shape[0]} rows but {second.shape[0]} labels")
+
+
+class ConditionalVAE(_LatentModel):
+    """An MLP conditional VAE: q(z|x, y), p(x|z, y) Bernoulli, prior N(0, I).
+
+    Encoder: ``[flatten(x), one_hot(y)] -> dense(hidden[0]) -> ... -> mean, log_var``.
+    Decoder: ``[z, one_hot(y)] -> dense(hidden[-1]) -> ... -> dense(784) -> logits``.
+    The label enters both networks by concatenation, as in Sohn et al. (2015).
+
+    Args:
+        latent_dim: size of z.
+        num_classes: number of labels (10 digits).
+        hidden: units of the encoder's hidden layers; the decoder mirrors them.
+        activation: Keras activation of the hidden layers.
+        seed: seed of the model's own noise generator.
+        beta: weight of the KL term in the training loss (1 gives the ELBO).
+
+    Introduced in chapter 7.
+    """
+
+    architecture = "conditional-mlp"
+
+    def __init__(self, latent_dim: int = 8, num_classes: int = 10, hidden=(512, 256),
+                 activation: str = "relu", seed: int | None = None, beta: float = 1.0, **kwargs):
+        self.num_classes = check_positive_int(num_classes, "num_classes")
+        self.hidden = tuple(check_positive_int(h, "hidden") for h in hidden)
+        if not self.hidden:
+            raise ValueError("hidden must name at least one layer size")
+        self.activation = str(activation)
+        keras.activations.get(self.activation)
+        super().__init__(latent_dim, seed=seed, beta=beta, **kwargs)
+
+    def build_encoder(self) -> keras.Model:
+        images = keras.Input(IMAGE_SHAPE, name="images")
+        labels = keras.Input((self.num_classes,), name="one_hot_labels")
+        h = keras.layers.Concatenate(name="image_and_label")([keras.layers.Flatten(name="flatten")(images), labels])
+        for i, units in enumerate(self.hidden):
+            h = keras.layers.Dense(units, activation=self.activation, name=f"dense{i + 1}")(h)
+        mean = keras.layers.Dense(self.latent_dim, name="mean")(h)
+        log_var = keras.layers.Dense(self.latent_dim, name="log_var")(h)
+        return keras.Model([images, labels], [mean, log_var], name="conditional_encoder")
+
+    def build_decoder(self) -> keras.Model:
+        z = keras.Input((self.latent_dim,), name="z")
+        labels = keras.Input((self.num_classes,), name="one_hot_labels")
+        h = keras.layers.Concatenate(name="code_and_label")([z, labels])
+        for i, units in enumerate(reversed(self.hidden)):
+            h = keras.layers.Dense(units, activation=self.activation, name=f"dense{i + 1}")(h)
+        h = keras.layers.Dense(PIXELS, name="logits")(h)
+        logits = keras.layers.Reshape(IMAGE_SHAPE, name="to_image")(h)
+        return keras.Model([z, labels], logits, name="conditional_decoder")
+
+    # -- the public contract ------------------------------------------------------------
+    def encode(self, x, y):
+        """Parameters of q(z|x, y): ``(mean, log_var)``, each ``(batch, latent_dim)``.
+
+        Args:
+            x: images ``(batch, 28, 28, 1)`` in [0, 1].
+            y: labels, ``(batch,)`` integers or ``(batch, num_classes)`` one-hot.
+
+        Introduced in chapter 7.
+        """
+        x = check_images(x)
+        y = one_hot_labels(y, self.num_classes)
+        _same_batch(x, y, "encode")
+        mean, log_var = self.encoder([x, y])
+        return mean, log_var
+
+    def decode(self, z, y):
+        """Bernoulli logits ``(batch, 28, 28, 1)`` for codes ``z`` and labels ``y``.
+
+        Args:
+            z: ``(batch, latent_dim)`` codes.
+            y: ``(batch,)`` integer labels or ``(batch, num_classes)`` one-hot.
+
+        Introduced in chapter 7.
+        """
+        z = check_latents(z, self.latent_dim)
+        y = one_hot_labels(y, self.num_classes)
+        _same_batch(z, y, "decode")
+        return self.decoder([z, y])
+
+    def sample(self, labels, seed: int | None = None):
+        """One image per label from the prior: ``sigmoid(decode(z, y))``, ``z ~ p(z)`` (``self.prior``).
+
+        Args:
+            labels: ``(n,)`` integer labels (or one-hot rows): which digit each
+                image should be.
+            seed: optional int for a repeatable draw.
+
+        Returns:
+            ``(n, 28, 28, 1)`` Bernoulli means (grey levels in [0, 1]).
+
+        Introduced in chapter 7.
+        """
+        y = one_hot_labels(labels, self.num_classes)
+        z = self.prior.sample(tf.shape(y)[0], self.seed_generator if seed is None else seed)
+        return tf.sigmoid(self.decode(z, y))
+
+    def call(self, inputs, training: bool = False):
+        """Reconstruction logits for ``(x, y)``: from a sampled code when training, else the mean."""
+        x, y = inputs
+        mean, log_var = self.encode(x, y)
+        z = self.reparameterize(mean, log_var) if training else mean
+        return self.decode(z, y)
+
+    # -- training -----------------------------------------------------------------------
+    def compute_losses(self, x, y, seed: int | None = None) -> dict[str, tf.Tensor]:
+        """Batch means in nats per image: ``loss = reconstruction + beta * kl``.
+
+        ``reconstruction = -log p(x|z, y)`` at one ``z ~ q(z|x, y)``;
+        ``kl = KL(q(z|x, y) || p(z))`` from the prior (closed form for N(0, I)).
+
+        Introduced in chapter 7.
+        """
+        x = check_images(x)
+        y = one_hot_labels(y, self.num_classes)
+        _same_batch(x, y, "compute_losses")
+        return self._elbo_losses(x, y, seed)
+
+    def _elbo_losses(self, x: tf.Tensor, y: tf.Tensor, seed=None) -> dict[str, tf.Tensor]:
+        """:meth:`compute_losses` of trusted float32 images and one-hot labels."""
+        mean, log_var = self.encoder([x, y])
+        z = self.reparameterize(mean, log_var, seed=seed)
+        reconstruction = -tf.reduce_mean(losses.bernoulli_log_likelihood(x, self.decoder([z, y])))
+        kl = tf.reduce_mean(self.prior.kl(mean, log_var, z))
+        return {"loss": reconstruction + self.beta * kl, "reconstruction": reconstruction, "kl": kl}
+
+    def _batch_losses(self, data) -> dict[str, tf.Tensor]:
+        x, y = _images_and_labels(data)
+        y = tf.one_hot(y, self.num_classes, dtype=tf.float32) if y.dtype.is_integer else tf.cast(y, tf.float32)
+        return self._elbo_losses(tf.cast(x, tf.float32), y)
+
+    def get_config(self) -> dict:
+        """The constructor arguments as plain JSON types."""
+        return {"architecture": self.architecture, "latent_dim": self.latent_dim,
+                "num_classes": self.num_classes, "hidden": list(self.hidden),
+                "activation": self.activation, "seed": self.noise_seed}
+
+
+def _images_and_labels(data):
+    """``fit`` hands ``(x, y)`` (or ``((x, y),)``); a conditional model needs both."""
+    if isinstance(data, (tuple, list)) and len(data) == 1:
+        data = data[0]
+    if not (isinstance(data, (tuple, list)) and len(data) == 2):
+        raise ValueError("a conditional VAE trains on (images, labels) pairs")
+    return data[0], data[1]
 
 
 ARCHITECTURES = {"conv": ConvVAE, "mlp": MLPVAE}

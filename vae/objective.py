@@ -137,7 +137,10 @@ def kl_sign_experiment(model, images, kl_sign: int, steps: int = 300, learning_r
 
     Each step minimises ``reconstruction + kl_sign * kl`` (batch means, nats
     per image; one reparameterized sample per image, drawn with the stateless
-    seed ``(seed + step, 0)``) with Adam. ``kl_sign = +1`` is the negative
+    seed ``(seed + step, 0)``) with Adam. (That additive derivation predates
+    :func:`vae.seeding.stateless_seed`'s ``(seed, step)``; it is kept because
+    chapter 4 prints the curves it draws. Runs with neighbouring seeds
+    therefore share all but one step's noise.) ``kl_sign = +1`` is the negative
     ELBO; ``kl_sign = -1`` is the source article's ``L_rec - L_KL``. The run
     stops early, after recording it, at the first step whose loss is not finite
     (the wrong sign overflows float32 within a few dozen steps); the update of

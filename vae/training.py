@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from vae import checkpoint, data
-from vae.checks import check_positive_int
+from vae.checks import check_int, check_number, check_positive_int
 from vae.models import VAE, build_model
 
 BetaSchedule = Callable[[float], float]
@@ -36,7 +36,7 @@ BetaSchedule = Callable[[float], float]
 # -- β schedules ---------------------------------------------------------------------
 def constant_beta(beta: float = 1.0) -> BetaSchedule:
     """A schedule that keeps β fixed. Introduced in chapter 8."""
-    _check_nonnegative(beta, "beta")
+    check_number(beta, "beta")
     return lambda epoch: float(beta)
 
 
@@ -48,9 +48,9 @@ def linear_kl_warmup(warmup_epochs: float, beta: float = 1.0, start: float = 0.0
 
     Introduced in chapter 8.
     """
-    _check_nonnegative(beta, "beta")
-    _check_nonnegative(start, "start")
-    _check_nonnegative(warmup_epochs, "warmup_epochs")
+    check_number(beta, "beta")
+    check_number(start, "start")
+    check_number(warmup_epochs, "warmup_epochs")
     if warmup_epochs == 0:
         return constant_beta(beta)
 
@@ -59,11 +59,6 @@ def linear_kl_warmup(warmup_epochs: float, beta: float = 1.0, start: float = 0.0
         return float(start + (beta - start) * fraction)
 
     return schedule
-
-
-def _check_nonnegative(value, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
 class BetaScheduler(keras.callbacks.Callback):
@@ -104,7 +99,7 @@ class TrainConfig:
         architecture: "conv" or "mlp".
         latent_dim: size of z.
         model_options: extra constructor arguments (filters, hidden, activation).
-        epochs: passes over the 60,000 training digits.
+        epochs: passes over the training digits (the 60,000 of MNIST by default).
         batch_size: images per gradient step.
         learning_rate: Adam's step size.
         beta: final weight of the KL term.
@@ -133,15 +128,11 @@ class TrainConfig:
     precision: str = "float32"
 
     def __post_init__(self):
-        check_positive_int(self.latent_dim, "latent_dim")
-        check_positive_int(self.epochs, "epochs")
-        check_positive_int(self.batch_size, "batch_size")
-        _check_nonnegative(self.beta, "beta")
-        _check_nonnegative(self.kl_warmup_epochs, "kl_warmup_epochs")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
+        for name, minimum in (("latent_dim", 1), ("epochs", 1), ("batch_size", 1), ("seed", 0)):
+            object.__setattr__(self, name, check_int(getattr(self, name), name, minimum))
+        check_number(self.beta, "beta")
+        check_number(self.kl_warmup_epochs, "kl_warmup_epochs")
+        check_number(self.learning_rate, "learning_rate", strict=True)
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.learning_rate_schedule not in LEARNING_RATE_SCHEDULES:
@@ -168,8 +159,8 @@ def new_model(config: TrainConfig, steps_per_epoch: int | None = None,
     Args:
         config: the run's :class:`TrainConfig`.
         steps_per_epoch: batches per epoch, which sets the length of a cosine
-            learning-rate schedule (default: the 60,000 MNIST training digits
-            at ``config.batch_size``).
+            learning-rate schedule (default: the MNIST training digits,
+            :data:`vae.data.SPLIT_SIZES` ``["train"]``, at ``config.batch_size``).
         strategy: an optional ``tf.distribute`` strategy (e.g.
             ``MirroredStrategy`` over several GPUs); the model and its
             optimizer are created in its scope, so ``fit`` splits every batch
@@ -183,12 +174,17 @@ def new_model(config: TrainConfig, steps_per_epoch: int | None = None,
     try:
         with (strategy or tf.distribute.get_strategy()).scope():
             model = build_model(config.model_config())
-            steps = steps_per_epoch or -(-60_000 // config.batch_size)
+            steps = steps_per_epoch or _steps_per_epoch(data.SPLIT_SIZES["train"], config.batch_size)
             model.compile(optimizer=keras.optimizers.Adam(_learning_rate(config, steps)))
             model.optimizer.build(model.trainable_variables)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     return model
+
+
+def _steps_per_epoch(images: int, batch_size: int) -> int:
+    """Batches in one epoch of ``images`` digits: the last, smaller batch counts."""
+    return -(-images // batch_size)
 
 
 def _learning_rate(config: TrainConfig, steps_per_epoch: int):
@@ -290,7 +286,7 @@ def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
         train_images, _ = data.load_mnist("train")
     if test_images is None:
         test_images, _ = data.binarized_test_set()
-    steps_per_epoch = -(-len(train_images) // config.batch_size)
+    steps_per_epoch = _steps_per_epoch(len(train_images), config.batch_size)
     model = new_model(config, steps_per_epoch, strategy)
     state = _load_state(model, run_dir) or {"epochs_done": 0, "history": [], "seconds": 0.0, "cpu_seconds": 0.0}
     validation = data.evaluation_batches(test_images, batch_size=500)

@@ -5,10 +5,12 @@ pushed and popped. For a batch of binary images ``x`` (Townsend, Bird and
 Barber 2019):
 
 1. **pop** a latent code ``z`` from the stack under the model's posterior
-   q(z|x): this *reads* about -log2 q(z|x) bits off the stack, the bits we
-   later get back;
-2. **push** ``x`` under the decoder's Bernoulli p(x|z): -log2 p(x|z) bits;
-3. **push** ``z`` under the prior p(z): -log2 p(z) bits.
+   q(z|x) (``model.encode``): this *reads* about -log2 q(z|x) bits off the
+   stack, the bits we later get back;
+2. **push** ``x`` under the decoder's Bernoulli p(x|z) (``model.decode``):
+   -log2 p(x|z) bits;
+3. **push** ``z`` under the prior p(z) (``model.prior.quantised``, see
+   :class:`vae.priors.Prior`): -log2 p(z) bits.
 
 The stack grows by -log2 p(x|z) - log2 p(z) + log2 q(z|x) bits per image,
 whose average is the negative ELBO. Decoding runs the three steps backwards
@@ -40,9 +42,8 @@ import math
 import constriction
 import numpy as np
 
+from vae.checks import PIXELS  # noqa: F401  (the codec counts bits per pixel with it)
 from vae.models import VAE
-
-PIXELS = 28 * 28
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,64 +121,95 @@ def _bernoulli():
     return constriction.stream.model.Bernoulli(perfect=True)
 
 
-def _posterior_in_bins(model: VAE, images: np.ndarray, grid: LatentGrid) -> tuple[np.ndarray, np.ndarray]:
-    """q(z|x) in bin units: flat ``(mean, std)`` arrays of length ``batch * latent_dim``.
+# -- the three distributions, each as (constriction model, parameters, symbol offset) --------
+# A symbol coded under a distribution is ``value + offset``: code bins -max_bin..max_bin
+# (offset 0 for a quantised Gaussian, max_bin for a categorical over the bins), pixels 0/1.
+
+def _posterior(model, images: np.ndarray, grid: LatentGrid) -> tuple:
+    """q(z|x) of a batch on the grid, from ``model.encode``.
 
     Args:
         images: binary images, uint8 ``(batch, 28, 28)``.
     """
-    mean, log_var = model.encoder(images[..., None].astype(np.float32), training=False)
+    mean, log_var = model.encode(images[..., None].astype(np.float32))
     mean = np.asarray(mean, dtype=np.float64).ravel()
     std = np.exp(0.5 * np.asarray(log_var, dtype=np.float64).ravel())
-    return mean / grid.bin_width, np.maximum(std / grid.bin_width, 1e-6)
+    return grid.gaussian(), (mean / grid.bin_width, np.maximum(std / grid.bin_width, 1e-6)), 0
 
 
-def _pixel_probabilities(model: VAE, bins: np.ndarray, grid: LatentGrid) -> np.ndarray:
-    """p(x_i = 1 | z) for every pixel, flat float64 of length ``batch * 784``.
+def _likelihood(model, bins: np.ndarray, grid: LatentGrid) -> tuple:
+    """p(x|z) of every pixel, from ``model.decode`` at the codes of ``bins``.
 
     Args:
         bins: code bins, int32 ``(batch, latent_dim)``.
     """
-    logits = np.asarray(model.decoder(grid.codes(bins), training=False), dtype=np.float64).ravel()
-    return np.exp(-np.logaddexp(0.0, -logits))
+    logits = np.asarray(model.decode(grid.codes(bins)), dtype=np.float64).ravel()
+    return _bernoulli(), (np.exp(-np.logaddexp(0.0, -logits)),), 0
 
 
+def _prior(model, batch: int, grid: LatentGrid) -> tuple:
+    """p(z) of ``batch`` codes on the grid, from ``model.prior.quantised`` (see :class:`vae.priors.Prior`)."""
+    kind, *parameters = model.prior.quantised(grid, batch)
+    if kind == "gaussian":
+        mean, std = (np.asarray(p, dtype=np.float64) for p in parameters)
+        return grid.gaussian(), (mean / grid.bin_width, std / grid.bin_width), 0
+    if kind == "categorical":
+        (probabilities,) = parameters
+        return constriction.stream.model.Categorical(perfect=False), (np.asarray(probabilities, np.float64),), \
+            grid.max_bin
+    raise ValueError(f"a prior's quantised() must describe a 'gaussian' or a 'categorical', got {kind!r}")
+
+
+def _push(coder, values: np.ndarray, distribution: tuple) -> None:
+    """Encode ``values`` (flat ints) onto the stack under ``distribution``."""
+    family, parameters, offset = distribution
+    coder.encode_reverse(np.asarray(values, np.int32).ravel() + offset, family, *parameters)
+
+
+def _pop(coder, distribution: tuple) -> np.ndarray:
+    """Decode values off the stack under ``distribution``: flat int32, the mirror of :func:`_push`."""
+    family, parameters, offset = distribution
+    return np.asarray(coder.decode(family, *parameters), np.int32) - offset
+
+
+# -- one batch: encode, and its mirror ------------------------------------------------------
 def encode_batch(coder, model: VAE, images: np.ndarray, grid: LatentGrid) -> np.ndarray:
     """Push one batch of binary images onto ``coder`` with bits back.
 
+    Three steps, each undone by :func:`decode_batch` in reverse order: pop
+    ``z`` under q(z|x), push ``x`` under p(x|z), push ``z`` under p(z). The
+    model takes part only through its public contract (``encode``,
+    ``decode``, ``prior``), so any model that keeps it compresses.
+
     Args:
         coder: a ``constriction.stream.stack.AnsCoder``.
+        model: a :class:`vae.models.VAE` (or any model with that contract).
         images: uint8 ``(batch, 28, 28)`` of 0s and 1s.
+        grid: the latent discretisation.
 
     Returns:
         the code bins popped under q(z|x) and pushed under the prior, int32
         ``(batch, latent_dim)`` (code values are ``bins * grid.bin_width``).
+
+    Introduced in chapter 9.
     """
-    gaussian = grid.gaussian()
-    batch, latent_dim = len(images), model.latent_dim
-    mean, std = _posterior_in_bins(model, images, grid)
-    bins = coder.decode(gaussian, mean, std).reshape(batch, latent_dim)  # borrow bits: z ~ q(z|x)
-    probabilities = _pixel_probabilities(model, bins, grid)
-    coder.encode_reverse(images.reshape(-1).astype(np.int32), _bernoulli(),
-                         probabilities)
-    prior_std = np.full(bins.size, 1.0 / grid.bin_width)
-    coder.encode_reverse(bins.ravel(), gaussian, np.zeros(bins.size), prior_std)
+    batch = len(images)
+    bins = _pop(coder, _posterior(model, images, grid)).reshape(batch, model.latent_dim)  # 1. borrow bits
+    _push(coder, images, _likelihood(model, bins, grid))                                    # 2. x | z
+    _push(coder, bins, _prior(model, batch, grid))                                          # 3. z
     return bins
 
 
 def decode_batch(coder, model: VAE, batch: int, grid: LatentGrid) -> np.ndarray:
-    """Pop one batch of ``batch`` images off ``coder``, returning the borrowed bits.
+    """Pop one batch of ``batch`` images off ``coder``: :func:`encode_batch` run backwards.
 
     Returns:
-        uint8 ``(batch, 28, 28)`` of 0s and 1s.
+        uint8 ``(batch, 28, 28)`` of 0s and 1s; the bits borrowed when
+        encoding are back on the stack.
+
+    Introduced in chapter 9.
     """
-    gaussian = grid.gaussian()
-    size = batch * model.latent_dim
-    bins = coder.decode(gaussian, np.zeros(size), np.full(size, 1.0 / grid.bin_width))
-    bins = bins.reshape(batch, model.latent_dim)
-    probabilities = _pixel_probabilities(model, bins, grid)
-    pixels = coder.decode(_bernoulli(), probabilities)
-    images = pixels.reshape(batch, 28, 28).astype(np.uint8)
-    mean, std = _posterior_in_bins(model, images, grid)
-    coder.encode_reverse(bins.ravel(), gaussian, mean, std)  # give the borrowed bits back
+    bins = _pop(coder, _prior(model, batch, grid)).reshape(batch, model.latent_dim)        # 3. z
+    images = _pop(coder, _likelihood(model, bins, grid)).reshape(batch, 28, 28).astype(np.uint8)  # 2. x | z
+    _push(coder, bins, _posterior(model, images, grid))                                     # 1. return bits
     return images
