@@ -17,12 +17,14 @@ import csv
 import inspect
 import io
 import json
+import os
 import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+import psutil
 import pytest
 
 from vae import grading
@@ -497,7 +499,8 @@ def test_editing_the_check_cells_and_their_outputs_does_not_fool_the_grader(clas
     for exercise, cell in check_cells(bob).items():  # plain nbval on Bob's file would pass every check:
         stored = "".join(cell["outputs"][0]["text"])  # each prints exactly what the reference stores
         assert source(cell) == f"print({stored.strip()!r})"
-        assert stored == "".join(check_cells(reference)[exercise]["outputs"][0]["text"])
+        assert stored == "".join(text for output in check_cells(reference)[exercise]["outputs"]
+                                 for text in output["text"])  # a print may be stored as several streams
     assert {e for e, row in rows_of(class_run, "bob").items() if row["result"] == "fail"} == set(BOB)
     assert class_run["bob_unchanged"]  # the submission itself is never modified
 
@@ -509,3 +512,90 @@ def test_the_class_run_prints_a_table_per_submission_and_writes_a_junit_report(c
     suites = ElementTree.parse(class_run["junit"]).getroot().findall("testsuite")
     assert [len(suite.findall("testcase")) for suite in suites] == [6, 6]
     assert [int(suite.get("failures")) for suite in suites] == [0, len(BOB)]
+
+
+# =====================================================================================
+# The grader's time budget: a run that overstays it is stopped with its whole process tree
+# =====================================================================================
+PROCESS_TREE = """\
+import os, subprocess, sys, time
+record = sys.argv[1]
+if sys.argv[2:] == ["middle"]:  # a grandchild in a session of its own, as Jupyter starts its kernels
+    grandchild = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+    with open(record, "a") as handle:
+        handle.write(f"{os.getpid()} {grandchild.pid}\\n")
+else:
+    subprocess.Popen([sys.executable, __file__, record, "middle"])
+    with open(record, "a") as handle:
+        handle.write(f"{os.getpid()}\\n")
+    while len(open(record).read().split()) < 3:
+        time.sleep(0.05)
+    print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def gone(pid: int) -> bool:
+    """No process ``pid`` runs (a killed process its new parent has not reaped yet, a zombie, counts as gone)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_a_run_over_its_budget_is_stopped_with_its_whole_process_tree(tmp_path):
+    script, record = tmp_path / "tree.py", tmp_path / "pids.txt"
+    script.write_text(PROCESS_TREE)
+    output, finished = grader._run_with_budget([sys.executable, str(script), str(record)], tmp_path,
+                                               dict(os.environ), budget=10.0)
+    assert not finished and output == "ready\n"
+    pids = [int(pid) for pid in record.read_text().split()]
+    assert len(pids) == 3 and all(gone(pid) for pid in pids), [psutil.Process(p) for p in pids if not gone(p)]
+
+
+def test_a_run_within_its_budget_returns_its_output():
+    output, finished = grader._run_with_budget([sys.executable, "-c", "print('hello')"], Path.cwd(),
+                                               dict(os.environ), budget=60.0)
+    assert finished and output == "hello\n"
+
+
+def one_exercise_notebook(answer: str) -> dict:
+    """An executed exercise notebook of one exercise, ex98.1, whose check cell prints a fixed line."""
+    def code(source, tags, outputs, count):
+        return {"cell_type": "code", "id": f"cell{count}", "execution_count": count, "outputs": outputs,
+                "metadata": {"tags": tags, "exercise": "ex98.1"}, "source": source}
+
+    line = {"output_type": "stream", "name": "stdout", "text": ["ex98.1 done\n"]}
+    return {"nbformat": 4, "nbformat_minor": 5,
+            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+            "cells": [code(answer, ["answer"], [], 1), code("print('ex98.1 done')\n", ["nbval-check-output"], [line], 2)]}
+
+
+HANGING_ANSWER = """\
+import os, subprocess, time
+child = subprocess.Popen([{python!r}, "-c", "import time; time.sleep(600)"])
+with open({record!r}, "w") as handle:
+    handle.write(f"{{os.getppid()}} {{os.getpid()}} {{child.pid}}")
+while True:  # never ends, even when the kernel is interrupted
+    try:
+        time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+"""
+
+
+def test_a_submission_that_outlasts_the_run_budget_is_stopped_reported_and_leaves_no_process(tmp_path,
+                                                                                            monkeypatch):
+    reference = write(one_exercise_notebook("answer = 1\n"), tmp_path / "reference" / "ex98_hang.ipynb")
+    start = time.perf_counter()
+    assert grading.grade_submission(reference, reference, timeout=600).passed  # the harness works
+    budget = time.perf_counter() - start + 20.0  # time enough to start the kernel and reach the answer
+    record = tmp_path / "pids.txt"
+    hanging = HANGING_ANSWER.format(python=sys.executable, record=str(record))
+    submission = write(one_exercise_notebook(hanging), tmp_path / "learner" / "ex98_hang.ipynb")
+    monkeypatch.setattr(grader, "_run_budget", lambda timeout, cells: budget)
+    result = grading.grade_submission(submission, reference, timeout=600)
+    (exercise,) = result.exercises
+    assert not exercise.passed and f"the whole run exceeded {budget:.0f} s and was stopped" in exercise.reason
+    pytest_pid, kernel_pid, child_pid = map(int, record.read_text().split())  # nbval, its kernel, the answer's child
+    assert all(gone(pid) for pid in (pytest_pid, kernel_pid, child_pid))

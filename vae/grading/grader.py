@@ -11,12 +11,13 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+
+import psutil
 
 from vae.grading.checking import LOG_VARIABLE
 from vae.grading.notebooks import (ANSWER_TAG, GradingError, _answers_of, _exercise_of, _graded_copy, _layout_of,
@@ -148,24 +149,77 @@ def _run_nbval(notebook_path: Path, folder: Path, timeout: float, log_path: Path
     environment[LOG_VARIABLE] = str(log_path)
     environment["IPYTHONDIR"] = str(_ipython_dir(folder))
     environment["PYTHONDONTWRITEBYTECODE"] = "1"
-    budget = KERNEL_STARTUP_TIMEOUT + (max(cells, 1) + 1) * (timeout + 15.0)
+    budget = _run_budget(timeout, cells)
+    output, finished = _run_with_budget(command, folder, environment, budget)
+    if not finished:
+        output += f"\nthe whole run exceeded {budget:.0f} s and was stopped"
+    return junit, output
+
+
+def _run_budget(timeout: float, cells: int) -> float:
+    """Seconds a whole nbval run may take: the kernel's start, then each cell's timeout and a margin."""
+    return KERNEL_STARTUP_TIMEOUT + (max(cells, 1) + 1) * (timeout + 15.0)
+
+
+# Its own process group (Windows) or session (POSIX): a Ctrl-C at the terminal reaches
+# only the grader, which then stops the run's whole process tree itself.
+_DETACHED = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt"
+             else {"start_new_session": True})
+_DRAIN_SECONDS = 30.0  # how long to wait for the output of a stopped run
+
+
+def _run_with_budget(command: list[str], folder: Path, environment: dict, budget: float) -> tuple[str, bool]:
+    """Run ``command`` in ``folder``, its standard output and error merged; stop it after ``budget`` seconds.
+
+    On a timeout, or if the grader itself is interrupted (Ctrl-C), the
+    command and every process it started (the Jupyter kernel, and whatever
+    the submitted code spawned) are killed.
+
+    Returns:
+        ``(output, finished)``: what the command printed, and False when the
+        budget ran out and the process tree was stopped.
+    """
     process = subprocess.Popen(command, cwd=folder, env=environment, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                               stderr=subprocess.STDOUT, text=True, **_DETACHED)
     try:
         output, _ = process.communicate(timeout=budget)
+        return output or "", True
     except subprocess.TimeoutExpired:
         _stop(process)
-        output, _ = process.communicate()
-        output += f"\nthe whole run exceeded {budget:.0f} s and was stopped"
-    except BaseException:  # Ctrl-C: the run is in its own session and would outlive us
+        try:
+            output, _ = process.communicate(timeout=_DRAIN_SECONDS)
+        except subprocess.TimeoutExpired:  # a process that left the tree still holds the pipe
+            output = ""
+        return output or "", False
+    except BaseException:  # Ctrl-C: the run is detached from the terminal and would outlive us
         _stop(process)
         raise
-    return junit, output or ""
 
 
 def _stop(process: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
+    """Kill ``process`` and all its descendants, and wait until they are gone (on any platform).
+
+    The tree is frozen first, so that nothing forks while it is collected;
+    then the descendants are killed, then the process itself. The kernel that
+    nbval starts is in a session of its own, so the tree, not a process group,
+    is what must be stopped.
+    """
+    try:
+        root = psutil.Process(process.pid)
+        tree = [*root.children(recursive=True), root]
+    except psutil.Error:  # the process has already gone
+        return
+    for member in tree:
+        with contextlib.suppress(psutil.Error):
+            member.suspend()
+    with contextlib.suppress(psutil.Error):  # add anything forked before the freeze
+        tree = [*{*tree[:-1], *root.children(recursive=True)}, root]
+    for member in tree:
+        with contextlib.suppress(psutil.Error):
+            member.kill()
+    psutil.wait_procs(tree, timeout=_DRAIN_SECONDS)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=_DRAIN_SECONDS)
 
 
 def _cell_verdicts(junit: Path) -> dict[int, tuple[str, str]]:
