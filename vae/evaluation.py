@@ -22,8 +22,8 @@ import tensorflow as tf
 from vae import losses
 from vae.checkpoint import atomic_path
 from vae.checks import check_images, check_int, check_positive_int
+from vae.latent import ACTIVE_UNIT_THRESHOLD, encode_means
 
-ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: a unit is active if Cov_x(E_q[u]) > 0.01
 DEFAULT_CHUNK_SIZE = 100  # importance samples decoded at once by evaluate()
 SEED_LIMIT = 2**31 - 1  # evaluate()'s seeds: seed * 2**32 + batch must fit in an int64
 _BATCH_SEED_STRIDE = 2**32
@@ -83,6 +83,9 @@ def active_units(model, images, batch_size: int = 500, threshold: float = ACTIVE
     """Count latent dimensions whose posterior mean varies across the data.
 
     Burda et al. (2016): unit u is active if ``Cov_x(E_{q(z|x)}[u]) > threshold``.
+    The posterior means are :func:`vae.latent.encode_means`; their variance
+    is taken in float32, as for every count the book has recorded
+    (:func:`vae.latent.posterior_mean_variance` gives it in float64, to draw).
 
     Args:
         model: a :class:`vae.models.VAE`.
@@ -93,15 +96,7 @@ def active_units(model, images, batch_size: int = 500, threshold: float = ACTIVE
 
     Introduced in chapter 6.
     """
-    means = np.concatenate([model.encode(batch)[0].numpy() for batch in _batches(images, batch_size)])
-    return int(np.sum(np.var(means, axis=0) > threshold))
-
-
-def _batches(images, batch_size: int):
-    images = check_images(images)
-    batch_size = check_positive_int(batch_size, "batch_size")
-    for start in range(0, int(images.shape[0]), batch_size):
-        yield images[start:start + batch_size]
+    return int(np.sum(np.var(encode_means(model, images, batch_size), axis=0) > threshold))
 
 
 _PER_IMAGE = ("log_likelihood", "kl", "log_px")  # what a partial-results file keeps per image

@@ -23,8 +23,10 @@ import numpy as np
 import tensorflow as tf
 
 from vae.checks import check_images, check_positive_int
-from vae.evaluation import ACTIVE_UNIT_THRESHOLD
 from vae.plotting import tile_images
+
+ACTIVE_UNIT_THRESHOLD = 0.01
+"""Burda et al. (2016): unit u is active if ``Var_x(E_q[z_u|x]) > 0.01``."""
 
 
 # -- posterior means ----------------------------------------------------------------
@@ -52,10 +54,10 @@ def posterior_mean_variance(model, images, batch_size: int = 500) -> np.ndarray:
     """Per-unit variance over the data of the posterior mean, ``Var_x(E_q[z_u|x])``.
 
     This is the statistic of Burda et al. (2016): unit ``u`` is *active* when
-    it exceeds 0.01 (:data:`vae.evaluation.ACTIVE_UNIT_THRESHOLD`); an inactive
-    unit's mean barely moves whatever the image, so it carries no information
-    about x. The variance is the population one (``ddof=0``), as in
-    :func:`vae.evaluation.active_units`.
+    it exceeds 0.01 (:data:`ACTIVE_UNIT_THRESHOLD`); an inactive unit's mean
+    barely moves whatever the image, so it carries no information about x.
+    The variance is the population one (``ddof=0``), as in
+    :func:`vae.evaluation.active_units`, which counts with the same means.
 
     Args:
         model: a :class:`vae.models.VAE`.
