@@ -23,6 +23,7 @@ import numpy as np
 
 from vae.checks import IMAGE_SHAPE, PIXELS, check_images, check_latents, check_positive_int
 from vae.data import training_batches
+from vae.training import fit_epochs
 
 
 def _flat_images(images) -> np.ndarray:
@@ -228,7 +229,8 @@ def train_autoencoder(bottleneck: int, train_images, test_images, *, linear: boo
 
     The batches come from :func:`vae.data.training_batches` (grey levels, not
     binarized), reshuffled each epoch from ``(seed, epoch)`` alone, so a run
-    repeats exactly under ``vae.quiet`` (op determinism).
+    repeats exactly under ``vae.quiet`` (op determinism); the epochs run in
+    the package's one loop, :func:`vae.training.fit_epochs`.
 
     Args:
         bottleneck: size of the code.
@@ -249,9 +251,9 @@ def train_autoencoder(bottleneck: int, train_images, test_images, *, linear: boo
     epochs = check_positive_int(epochs, "epochs")
     model = Autoencoder(bottleneck, hidden=hidden, linear=linear, seed=seed)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
-    for epoch in range(epochs):
-        batches = training_batches(train_images, batch_size, epoch=epoch, seed=seed, binarize=False)
-        model.fit(batches.map(lambda x: (x, x)), epochs=1, verbose=0, shuffle=False)
+    pixels = check_images(train_images, batch_axis="N", allow_empty=False)  # one tensor for every epoch
+    fit_epochs(model, lambda epoch: training_batches(pixels, batch_size, epoch=epoch, seed=seed,
+                                                     binarize=False).map(lambda x: (x, x)), epochs)
     # Called in chunks rather than through ``model.predict``: in TF 2.21 a
     # ``predict`` whose batch is larger than the data logs a C++ error line.
     reconstructions = np.concatenate([model(test_images[start:start + 1000]).numpy()

@@ -31,7 +31,7 @@ from vae.checks import check_images, check_int, check_number, check_positive_int
 from vae.seeding import stateless_seed
 from vae.evaluation import active_units
 from vae.models import VAE
-from vae.training import BetaScheduler, TrainConfig, beta_schedule, new_model
+from vae.training import TrainConfig, beta_schedule, fit_epochs, new_model
 
 
 _DRAWS_PER_BATCH = 1000  # rate_and_distortion's seed stride between batches (see its docstring)
@@ -273,10 +273,12 @@ def train_in_memory(config: TrainConfig, train_images, test_images=None,
     """Train a fresh model for ``config`` without writing anything to disk.
 
     A short, in-memory version of :func:`vae.training.train` for live runs in
-    a chapter: the same seeded model, the same per-epoch shuffling and dynamic
-    binarization (:func:`vae.data.training_batches`), the same β schedule
+    a chapter: the same seeded model, the same epoch loop
+    (:func:`vae.training.fit_epochs`), per-epoch shuffling and dynamic
+    binarization (:func:`vae.data.training_batches`) and β schedule
     (``config.beta`` with ``config.kl_warmup_epochs`` of linear warm-up), but
-    no checkpoints and no resume.
+    no checkpoints and no resume; the per-epoch test measurement is its
+    ``on_epoch_end`` callback.
 
     Args:
         config: the run's :class:`vae.training.TrainConfig`.
@@ -294,20 +296,17 @@ def train_in_memory(config: TrainConfig, train_images, test_images=None,
     Introduced in chapter 8.
     """
     model = new_model(config)
-    steps_per_epoch = -(-len(train_images) // config.batch_size)
-    schedule = beta_schedule(config)
-    history = []
-    for epoch in range(config.epochs):
-        batches = data.training_batches(train_images, config.batch_size, epoch=epoch, seed=config.seed)
-        fitted = model.fit(batches, epochs=epoch + 1, initial_epoch=epoch, verbose=0, shuffle=False,
-                           callbacks=[BetaScheduler(schedule, steps_per_epoch, epoch)])
-        record = {"epoch": epoch + 1, "beta": float(model.beta.numpy()),
-                  **{key: float(values[-1]) for key, values in fitted.history.items()}}
+    pixels = check_images(train_images, batch_axis="N", allow_empty=False)  # one tensor for every epoch
+
+    def measure(record: dict) -> None:
         if test_images is not None:
             rate, distortion = rate_and_distortion(model, test_images, samples=samples)
             record.update(test_rate_nats=rate, test_distortion_nats=distortion,
                           active_units=active_units(model, test_images))
-        history.append(record)
+
+    history = fit_epochs(model, lambda epoch: data.training_batches(pixels, config.batch_size, epoch=epoch,
+                                                                    seed=config.seed),
+                         config.epochs, schedule=beta_schedule(config), on_epoch_end=measure)
     return model, history
 
 

@@ -1,4 +1,11 @@
-"""Training: β schedules, a resumable training run, and its manifest.
+"""Training: β schedules, the one epoch loop, a resumable training run, and its manifest.
+
+:func:`fit_epochs` is the epoch loop every trainer of the package runs (this
+module's :func:`train`, :func:`vae.rate_distortion.train_in_memory`,
+:func:`vae.autoencoders.train_autoencoder`; chapter 7's conditional VAE
+trains the same way): ``model.fit`` once per epoch on that epoch's freshly
+shuffled batches, with the β schedule as a Keras callback and what differs
+between trainers (a resume state, a per-epoch measurement) as callbacks.
 
 ``train(config, run_dir)`` trains a model epoch by epoch with ``model.fit``
 on dynamically binarized MNIST. After every epoch it saves a complete resume
@@ -84,6 +91,67 @@ class BetaScheduler(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         self.model.beta.assign(self.schedule(self.epoch + batch / self.steps_per_epoch))
+
+
+# -- the epoch loop ------------------------------------------------------------------
+def fit_epochs(model: keras.Model, batches: Callable[[int], tf.data.Dataset], epochs: int,
+               initial_epoch: int = 0, schedule: BetaSchedule | None = None, validation=None,
+               callbacks=(), on_epoch_begin: Callable[[int], None] | None = None,
+               on_epoch_end: Callable[[dict], None] | None = None) -> list[dict]:
+    """Train a compiled model epoch by epoch: ``model.fit`` once per epoch on ``batches(epoch)``.
+
+    A fresh dataset per epoch is how the package's pipelines reshuffle and
+    rebinarize (:func:`vae.data.training_batches` is keyed by the epoch).
+    Everything a trainer adds comes in as a parameter: a β schedule (run by
+    a :class:`BetaScheduler`), validation batches, more Keras callbacks, and
+    two Python callbacks around each epoch, e.g. to time it, measure the
+    model or save a resume state (which is what makes :func:`train`
+    resumable: start again at ``initial_epoch`` with the state restored).
+
+    Args:
+        model: a compiled Keras model (a VAE, an autoencoder, a conditional VAE).
+        batches: ``batches(epoch)`` returns that epoch's ``tf.data.Dataset``;
+            its length (``cardinality``) is the number of steps per epoch.
+        epochs: the epoch to stop after, counted from 0 as Keras does.
+        initial_epoch: epochs already done (a resumed run).
+        schedule: optional β schedule of the training progress in epochs;
+            the model must have a ``beta`` variable.
+        validation: optional validation data for ``fit`` (``val_`` metrics).
+        callbacks: more Keras callbacks for every epoch's ``fit``.
+        on_epoch_begin: called with the epoch number before its batches are made.
+        on_epoch_end: called with the epoch's record, which it may extend.
+
+    Returns:
+        one record per epoch run: ``{"epoch": e + 1, "beta": β at the end of
+        the epoch (with a schedule), then the last value of each metric
+        ``fit`` reported}`` (e.g. ``loss``, ``val_loss``; nats per image for
+        a VAE), plus what ``on_epoch_end`` added.
+
+    Introduced in chapter 5.
+    """
+    epochs = check_positive_int(epochs, "epochs")
+    initial_epoch = check_int(initial_epoch, "initial_epoch")
+    records = []
+    for epoch in range(initial_epoch, epochs):
+        if on_epoch_begin is not None:
+            on_epoch_begin(epoch)
+        dataset = batches(epoch)
+        epoch_callbacks = list(callbacks)
+        if schedule is not None:
+            steps = int(dataset.cardinality())
+            if steps < 1:
+                raise ValueError("a β schedule needs batches whose length is known (a finite tf.data pipeline)")
+            epoch_callbacks.append(BetaScheduler(schedule, steps, epoch))
+        fitted = model.fit(dataset, epochs=epoch + 1, initial_epoch=epoch, validation_data=validation,
+                           callbacks=epoch_callbacks, verbose=0, shuffle=False)
+        record = {"epoch": epoch + 1}
+        if schedule is not None:
+            record["beta"] = float(model.beta.numpy())
+        record.update({key: float(values[-1]) for key, values in fitted.history.items()})
+        if on_epoch_end is not None:
+            on_epoch_end(record)
+        records.append(record)
+    return records
 
 
 # -- configuration -------------------------------------------------------------------
@@ -289,23 +357,25 @@ def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
     steps_per_epoch = _steps_per_epoch(len(train_images), config.batch_size)
     model = new_model(config, steps_per_epoch, strategy)
     state = _load_state(model, run_dir) or {"epochs_done": 0, "history": [], "seconds": 0.0, "cpu_seconds": 0.0}
-    validation = data.evaluation_batches(test_images, batch_size=500)
-    schedule = beta_schedule(config)
     pixels = tf.constant(np.asarray(train_images, dtype=np.float32))  # one copy shared by every epoch
-    for epoch in range(state["epochs_done"], config.epochs):
-        wall, cpu = time.perf_counter(), time.process_time()
-        batches = data.training_batches(pixels, config.batch_size, epoch=epoch, seed=config.seed)
-        history = model.fit(batches, epochs=epoch + 1, initial_epoch=epoch, validation_data=validation,
-                            callbacks=[BetaScheduler(schedule, steps_per_epoch, epoch)], verbose=0,
-                            shuffle=False)
-        record = {"epoch": epoch + 1, "beta": float(model.beta.numpy()),
-                  **{key: float(values[-1]) for key, values in history.history.items()}}
-        state = {"epochs_done": epoch + 1, "history": state["history"] + [record],
-                 "seconds": state["seconds"] + time.perf_counter() - wall,
-                 "cpu_seconds": state["cpu_seconds"] + time.process_time() - cpu}
+    clock = {}
+
+    def start_clock(epoch: int) -> None:
+        clock.update(wall=time.perf_counter(), cpu=time.process_time())
+
+    def save_state(record: dict) -> None:  # the resume state after every epoch
+        nonlocal state
+        state = {"epochs_done": record["epoch"], "history": state["history"] + [record],
+                 "seconds": state["seconds"] + time.perf_counter() - clock["wall"],
+                 "cpu_seconds": state["cpu_seconds"] + time.process_time() - clock["cpu"]}
         _save_state(model, run_dir, state)
         if progress is not None:
             progress(record)
+
+    fit_epochs(model, lambda epoch: data.training_batches(pixels, config.batch_size, epoch=epoch, seed=config.seed),
+               config.epochs, initial_epoch=state["epochs_done"], schedule=beta_schedule(config),
+               validation=data.evaluation_batches(test_images, batch_size=500),
+               on_epoch_begin=start_clock, on_epoch_end=save_state)
     manifest = {
         "command": command,
         "train_config": config.as_dict(),
