@@ -16,7 +16,7 @@ INSTALLED := $(VENV)/.installed-$(PYTHON_VERSION)
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: lab book test lock clean
+.PHONY: lab book test test-oldest lock clean
 
 $(INSTALLED): requirements.txt pyproject.toml
 	@case "$(PYTHON_VERSION)" in \
@@ -46,6 +46,18 @@ book: $(INSTALLED)
 test: $(INSTALLED)
 	@echo "==> Running the test suite"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The unit tests against the lowest versions pyproject.toml admits (TensorFlow 2.19,
+# Keras 3.10, ...: requirements-oldest.txt), on Python 3.12, in .venv-oldest.
+OLDEST_PYTHON ?= python3.12
+test-oldest:
+	@echo "==> Unit tests against requirements-oldest.txt on $(OLDEST_PYTHON) in .venv-oldest"
+	rm -rf .venv-oldest && $(OLDEST_PYTHON) -m venv .venv-oldest
+	.venv-oldest/bin/python -m pip install --quiet --upgrade pip
+	.venv-oldest/bin/python -m pip install --quiet -r requirements-oldest.txt pytest-timeout hypothesis pyyaml
+	.venv-oldest/bin/python -m pip install --quiet --no-deps -e .
+	.venv-oldest/bin/python -m pytest tests --ignore=tests/test_site.py --ignore=tests/test_wheel.py \
+	  --ignore=tests/test_reach.py --ignore=tests/test_publishing.py $(PYTEST_ARGS)
 
 # The lock is resolved for Linux, macOS and Windows on Python 3.11-3.13 at once
 # (uv's universal resolution), keeping the current pins where they still fit.

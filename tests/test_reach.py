@@ -147,6 +147,16 @@ def test_pyproject_declares_every_third_party_package_the_package_imports_with_a
     assert exact == [], "pyproject declares ranges; requirements.txt pins"
 
 
+def test_the_oldest_versions_tested_are_pyprojects_lower_bounds():
+    oldest = pins(ROOT / "requirements-oldest.txt")
+    lower = {}
+    for spec in PYPROJECT["project"]["dependencies"]:
+        match = re.match(r"^([A-Za-z0-9_.\-]+)>=([^,\s]+)", spec)
+        assert match, f"{spec}: no lower bound"
+        lower[re.sub(r"[-_.]+", "-", match[1]).lower()] = match[2]
+    assert oldest == lower
+
+
 def test_the_extras_cover_the_lab_the_book_and_the_tests():
     extras = PYPROJECT["project"]["optional-dependencies"]
     assert any(spec.startswith("jupyterlab") for spec in extras["lab"])
