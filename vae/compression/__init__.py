@@ -26,8 +26,8 @@ def _missing_constriction(error: ImportError) -> MissingDependencyError:
     """The one-sentence error for a missing (or installed but unloadable) ``constriction``."""
     where = f"{platform.system()} {platform.machine()}, Python {sys.version_info.major}.{sys.version_info.minor}"
     if isinstance(error, ModuleNotFoundError):
-        state = f"is not installed here ({where}; it has no wheel for some platforms)"
-        remedy = "run 'pip install constriction'"
+        state = f"is not installed here ({where}; it has no wheel for some platforms, such as Linux aarch64)"
+        remedy = "run 'pip install constriction' (where it has no wheel, pip builds it with a Rust toolchain)"
     else:
         reason = (str(error).splitlines() or ["unknown error"])[0]
         state = f"is installed but cannot be loaded here ({where}: {reason})"
