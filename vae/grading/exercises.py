@@ -8,16 +8,113 @@ Introduced in chapter 2, whose exercises are the first graded ones.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
+import warnings
 
 import numpy as np
 
-from vae.grading.checking import (_LOG2, _as_array, _binary_images, _call, _compare, _encoded_images, _exercise,
-                                  _flat_weights, _gaussian_parameters, _shape, _tiny_model, _Wrong)
+from vae.grading.checking import Exercise, WrongAnswer
+
+_LOG2 = math.log(2.0)
+
+
+# -- how answers are called and compared -----------------------------------------------
+def _call(answer, *args, **kwargs):
+    """Call the learner's function with its prints and warnings swallowed."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return answer(*args, **kwargs)
+
+
+def _shape(shape) -> str:
+    shape = tuple(int(s) for s in shape)
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _as_array(value, what: str) -> np.ndarray:
+    if hasattr(value, "numpy"):
+        value = value.numpy()
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise WrongAnswer(f"{what} should be numbers, got {type(value).__name__}") from None
+    return array
+
+
+def _compare(what: str, got, expected, *, atol: float, rtol: float = 1e-5,
+             mistakes: dict | None = None, shape_hint: str = "", nonfinite_hint: str = "") -> None:
+    """Raise :class:`WrongAnswer` unless ``got`` matches ``expected`` within the tolerances.
+
+    ``mistakes`` maps a description of a common mistake to the value that
+    mistake produces; a result matching one of them is reported by name.
+    """
+    got = _as_array(got, what)
+    expected = np.asarray(expected, dtype=np.float64)
+    candidates = dict(mistakes or {})
+    candidates.setdefault("it has the wrong sign", -expected)
+    candidates.setdefault("it is twice the reference (is a factor 1/2 missing?)", 2.0 * expected)
+    candidates.setdefault("it is half the reference (a factor 1/2 too many?)", 0.5 * expected)
+    if got.shape == expected.shape and np.all(np.isfinite(got)) and np.allclose(got, expected, rtol=rtol, atol=atol):
+        return
+    for description, value in candidates.items():
+        value = np.asarray(value, dtype=np.float64)
+        if value.shape == got.shape and np.all(np.isfinite(got)) and np.allclose(got, value, rtol=rtol, atol=atol):
+            raise WrongAnswer(f"{what} is wrong: {description}")
+    if got.shape != expected.shape:
+        hint = f" ({shape_hint})" if shape_hint else ""
+        raise WrongAnswer(f"{what} has shape {_shape(got.shape)}, expected {_shape(expected.shape)}{hint}")
+    if not np.all(np.isfinite(got)):
+        kind = "NaN" if np.isnan(got).any() else "infinite"
+        hint = f" ({nonfinite_hint})" if nonfinite_hint else ""
+        raise WrongAnswer(f"{what} holds {kind} values where the reference is finite{hint}")
+    error = np.abs(got - expected) - atol - rtol * np.abs(expected)
+    index = np.unravel_index(int(np.argmax(error)), got.shape) if got.shape else ()
+    where = f" at index {_shape(index)}" if got.shape else ""
+    raise WrongAnswer(f"{what} differs from the reference{where}: expected {expected[index]:.5g}, "
+                 f"got {got[index]:.5g}")
+
+
+def _tiny_model(latent_dim: int = 3, seed: int = 0):
+    """A small MLP VAE whose weights come from a NumPy generator (global seeds untouched)."""
+    from vae.models import MLPVAE
+
+    model = MLPVAE(latent_dim=latent_dim, hidden=(32,), seed=seed)
+    rng = np.random.default_rng(100 + seed)
+    for variable in model.trainable_variables:
+        variable.assign(rng.normal(0.0, 0.3, tuple(variable.shape)).astype(np.float32))
+    return model
+
+
+def _flat_weights(model) -> np.ndarray:
+    return np.concatenate([np.ravel(v.numpy()) for v in model.trainable_variables]).astype(np.float64)
+
+
+def _binary_images(count: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.random((count, 28, 28, 1)) < 0.25).astype(np.float32)
+
+
+def _encoded_images(count: int, seed: int):
+    """The tiny model, ``count`` binary images ``(count, 28, 28, 1)`` and their posterior ``(mean, log_var)``."""
+    model = _tiny_model()
+    images = _binary_images(count, seed)
+    return model, images, model.encode(images)
+
+
+def _gaussian_parameters(rows: int, dim: int, seed: int):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    mean = tf.constant(rng.normal(0.0, 1.0, (rows, dim)), tf.float32)
+    log_var = tf.constant(rng.uniform(-2.0, 1.5, (rows, dim)), tf.float32)
+    return mean, log_var
 
 
 # -- chapter 2 -------------------------------------------------------------------------
-@_exercise("ex02.1", "pca reconstruction",
+@Exercise.register("ex02.1", "pca reconstruction",
            "compares pca_reconstruct on 10 random grey images, a mean image and 5 orthonormal "
            "directions with vae.autoencoders.PCA.reconstruct of the same analysis (tolerance 1e-4)")
 def _check_pca(answer):
@@ -38,7 +135,7 @@ def _check_pca(answer):
 
 
 # -- chapter 3 -------------------------------------------------------------------------
-@_exercise("ex03.1", "reparameterization",
+@Exercise.register("ex03.1", "reparameterization",
            "compares reparameterize(mean, log_var, eps) on 5x4 fixed parameters with "
            "VAE.reparameterize given the same noise (tolerance 1e-5), then the gradients of z "
            "with respect to mean and log_var")
@@ -66,14 +163,14 @@ def _check_reparameterize(answer):
     })
     gradients = tape.gradient(got_total, [mean, log_var]) if got_total is not None else [None, None]
     if any(g is None for g in gradients):
-        raise _Wrong("z is right, but no gradient flows back to mean and log_var: "
+        raise WrongAnswer("z is right, but no gradient flows back to mean and log_var: "
                      "write it with TensorFlow operations (tf.exp), not NumPy")
     reference = tape.gradient(expected_total, [mean, log_var])
     _compare("dz/dmean", gradients[0], reference[0], atol=1e-5)
     _compare("dz/dlog_var", gradients[1], reference[1], atol=1e-5)
 
 
-@_exercise("ex03.2", "sampling with an unknown batch size",
+@Exercise.register("ex03.2", "sampling with an unknown batch size",
            "traces sample_codes in a tf.function whose inputs have an unknown batch size, checks "
            "the shapes for batches of 1 and 7, then checks that 20,000 draws have the mean and "
            "standard deviation of N(mean, exp(log_var)) (within 5 % of a standard deviation) and "
@@ -87,13 +184,13 @@ def _check_sample_codes(answer):
         for batch in (1, 7):
             z = traced(tf.zeros([batch, 3]), tf.zeros([batch, 3]))
             if tuple(z.shape) != (batch, 3):
-                raise _Wrong(f"z has shape {_shape(z.shape)} for a batch of {batch}, expected {_shape((batch, 3))}")
-    except _Wrong:
+                raise WrongAnswer(f"z has shape {_shape(z.shape)} for a batch of {batch}, expected {_shape((batch, 3))}")
+    except WrongAnswer:
         raise
     except NotImplementedError:
         raise
     except Exception as error:  # noqa: BLE001
-        raise _Wrong(f"it fails inside tf.function with an unknown batch size ({type(error).__name__}); "
+        raise WrongAnswer(f"it fails inside tf.function with an unknown batch size ({type(error).__name__}); "
                      f"take the noise's shape from tf.shape(mean), not mean.shape") from None
     mean_row = np.array([0.5, -1.0, 2.0], np.float32)
     log_var_row = np.array([0.0, -1.5, 1.0], np.float32)
@@ -102,20 +199,20 @@ def _check_sample_codes(answer):
     z = _as_array(z, "z")
     std = np.exp(0.5 * log_var_row.astype(np.float64))
     if np.allclose(z, z[0]):
-        raise _Wrong("every row got the same noise: draw one eps per row (shape tf.shape(mean))")
+        raise WrongAnswer("every row got the same noise: draw one eps per row (shape tf.shape(mean))")
     sample_std = z.std(axis=0)
     if np.allclose(sample_std, np.exp(log_var_row), rtol=0.05) and not np.allclose(sample_std, std, rtol=0.05):
-        raise _Wrong("the spread is exp(log_var), the variance; the standard deviation is exp(log_var / 2)")
+        raise WrongAnswer("the spread is exp(log_var), the variance; the standard deviation is exp(log_var / 2)")
     if not np.all(np.abs(z.mean(axis=0) - mean_row) < 0.05 * std):
-        raise _Wrong(f"the draws' mean is {np.round(z.mean(axis=0), 2).tolist()}, "
+        raise WrongAnswer(f"the draws' mean is {np.round(z.mean(axis=0), 2).tolist()}, "
                      f"expected {mean_row.tolist()}")
     if not np.allclose(sample_std, std, rtol=0.05):
-        raise _Wrong(f"the draws' standard deviation is {np.round(sample_std, 2).tolist()}, "
+        raise WrongAnswer(f"the draws' standard deviation is {np.round(sample_std, 2).tolist()}, "
                      f"expected {np.round(std, 2).tolist()}")
 
 
 # -- chapter 4 -------------------------------------------------------------------------
-@_exercise("ex04.1", "bernoulli log-likelihood",
+@Exercise.register("ex04.1", "bernoulli log-likelihood",
            "compares bernoulli_log_likelihood on 3 binary images and logits that include "
            "+-40 and +-200 with vae.losses.bernoulli_log_likelihood: one value per image, "
            "finite, within 1e-3 nats")
@@ -142,7 +239,7 @@ def _check_bernoulli(answer):
                                                          "write it with softplus")
 
 
-@_exercise("ex04.2", "kl divergence",
+@Exercise.register("ex04.2", "kl divergence",
            "compares kl_divergence on 4x3 fixed means and log-variances with "
            "vae.losses.kl_standard_normal (tolerance 1e-5)")
 def _check_kl(answer):
@@ -161,7 +258,7 @@ def _check_kl(answer):
     }, shape_hint="one value per example")
 
 
-@_exercise("ex04.3", "elbo",
+@Exercise.register("ex04.3", "elbo",
            "compares elbo(model, x, seed) on a small MLP VAE and 4 binary images with "
            "vae.losses.elbo(model, x, seed=seed) (tolerance 1e-3 nats)")
 def _check_elbo(answer):
@@ -186,7 +283,7 @@ def _check_elbo(answer):
 
 
 # -- chapter 5 -------------------------------------------------------------------------
-@_exercise("ex05.1", "decoder output shape",
+@Exercise.register("ex05.1", "decoder output shape",
            "builds build_decoder(latent_dim) for latent sizes 2 and 16 and checks that codes "
            "(5, latent_dim) and (1, latent_dim) give float32 logits shaped like the images, "
            "(batch, 28, 28, 1), as vae.models.ConvVAE's decoder does, with trainable weights and "
@@ -201,7 +298,7 @@ def _check_decoder(answer):
     for latent_dim in (2, 16):
         decoder = _call(answer, latent_dim)
         if not callable(decoder):
-            raise _Wrong(f"build_decoder({latent_dim}) returned {type(decoder).__name__}, not a model")
+            raise WrongAnswer(f"build_decoder({latent_dim}) returned {type(decoder).__name__}, not a model")
         reference = ConvVAE(latent_dim=latent_dim, filters=(4, 8), hidden=16).decoder
         for batch in (5, 1):
             z = tf.constant(rng.normal(0.0, 3.0, (batch, latent_dim)), tf.float32)
@@ -209,23 +306,23 @@ def _check_decoder(answer):
             logits = _call(decoder, z)
             shape = tuple(getattr(logits, "shape", np.shape(logits)))
             if shape != expected_shape:
-                raise _Wrong(f"the decoder maps codes {_shape(z.shape)} to shape {_shape(shape)}, "
+                raise WrongAnswer(f"the decoder maps codes {_shape(z.shape)} to shape {_shape(shape)}, "
                              f"expected {_shape(expected_shape)}")
             if getattr(logits, "dtype", None) not in (tf.float32, "float32", np.float32):
-                raise _Wrong(f"the logits have dtype {getattr(logits, 'dtype', type(logits).__name__)}, "
+                raise WrongAnswer(f"the logits have dtype {getattr(logits, 'dtype', type(logits).__name__)}, "
                              f"expected float32")
         if not getattr(decoder, "trainable_weights", None):
-            raise _Wrong("the decoder has no trainable weights: build it from Keras layers")
+            raise WrongAnswer("the decoder has no trainable weights: build it from Keras layers")
         last = decoder.layers[-1] if isinstance(decoder, keras.Model) and decoder.layers else None
         activation = getattr(last, "activation", None)
         values = _as_array(_call(decoder, tf.constant(rng.normal(0.0, 3.0, (5, latent_dim)), tf.float32)),
                            "logits")
         if activation is keras.activations.sigmoid or (values.min() >= 0.0 and values.max() <= 1.0):
-            raise _Wrong("every output lies in [0, 1]: the decoder must return logits (any real "
+            raise WrongAnswer("every output lies in [0, 1]: the decoder must return logits (any real "
                          "number); leave the sigmoid to the likelihood")
 
 
-@_exercise("ex05.2", "train step",
+@Exercise.register("ex05.2", "train step",
            "runs train_step(model, optimizer, x, seed) once on a small MLP VAE with SGD "
            "(learning rate 0.1) and 8 binary images, and compares the returned loss and every "
            "updated weight with a reference step on an identical copy (GradientTape on "
@@ -257,7 +354,7 @@ def _check_train_step(answer):
 
 
 # -- chapter 6 -------------------------------------------------------------------------
-@_exercise("ex06.1", "log-mean-exp",
+@Exercise.register("ex06.1", "log-mean-exp",
            "compares log_mean_exp(values, axis) on a 5x3 array holding values near +1000 and "
            "-1000 with vae.losses.log_mean_exp, for axis 0 and axis 1 (tolerance 1e-4)")
 def _check_log_mean_exp(answer):
@@ -279,7 +376,7 @@ def _check_log_mean_exp(answer):
         }, nonfinite_hint="exp overflows or underflows: subtract the maximum before exponentiating")
 
 
-@_exercise("ex06.2", "importance-weighted bound",
+@Exercise.register("ex06.2", "importance-weighted bound",
            "compares importance_weighted_bound(model, x, z) on a small MLP VAE, 3 binary images "
            "and k = 1 and k = 16 codes drawn as vae.losses.iwae_bound draws them, with "
            "vae.losses.iwae_bound(model, x, k, seed=seed) (tolerance 1e-3 nats)")
@@ -310,7 +407,7 @@ def _check_iwae(answer):
         }, shape_hint="one value per image")
 
 
-@_exercise("ex06.3", "bits per dimension",
+@Exercise.register("ex06.3", "bits per dimension",
            "compares bits_per_dim on [80.0, 86.76, 100.5] nats for 784 dimensions and on 3000 "
            "nats for 3072 dimensions with vae.losses.nats_to_bits_per_dim (tolerance 1e-6)")
 def _check_bits_per_dim(answer):
@@ -328,7 +425,7 @@ def _check_bits_per_dim(answer):
 
 
 # -- chapter 7 -------------------------------------------------------------------------
-@_exercise("ex07.1", "latent interpolation",
+@Exercise.register("ex07.1", "latent interpolation",
            "compares interpolate(z_start, z_end, steps) for 5-dimensional codes and 7 and 2 steps "
            "with vae.latent.linear_interpolation: shape (steps, 5), both ends included "
            "(tolerance 1e-6)")
@@ -350,7 +447,7 @@ def _check_interpolation(answer):
 
 
 # -- chapter 8 -------------------------------------------------------------------------
-@_exercise("ex08.1", "rate-distortion point",
+@Exercise.register("ex08.1", "rate-distortion point",
            "compares rate_distortion_point(model, images, seed) on a small MLP VAE and 16 binary "
            "images with vae.rate_distortion.rate_and_distortion(model, images, samples=1, "
            "seed=seed): (rate, distortion) in nats per image (tolerance 1e-3)")
@@ -362,7 +459,7 @@ def _check_rate_distortion(answer):
     rate, distortion = rate_and_distortion(model, images, samples=1, seed=3, batch_size=16)
     got = _call(answer, model, images, 3)
     if isinstance(got, dict):
-        raise _Wrong("return a pair (rate_nats, distortion_nats), not a dict")
+        raise WrongAnswer("return a pair (rate_nats, distortion_nats), not a dict")
     _compare("(rate, distortion)", got, [rate, distortion], atol=1e-3, mistakes={
         "rate and distortion are swapped": [distortion, rate],
         "the distortion has the wrong sign: it is -log p(x|z), a positive number of nats": [rate, -distortion],
@@ -371,7 +468,7 @@ def _check_rate_distortion(answer):
 
 
 # -- chapter 9 -------------------------------------------------------------------------
-@_exercise("ex09.1", "code length",
+@Exercise.register("ex09.1", "code length",
            "compares code_length_bits(x, logits) on 3 binary images with "
            "-vae.losses.bernoulli_log_likelihood(x, logits) / ln 2, in bits per image "
            "(tolerance 1e-3 bits)")
@@ -392,7 +489,7 @@ def _check_code_length(answer):
     }, shape_hint="one value per image")
 
 
-@_exercise("ex09.2", "bits-back cost",
+@Exercise.register("ex09.2", "bits-back cost",
            "compares bits_back_cost(model, x, z) on a small MLP VAE, 3 binary images and one code "
            "per image with (-log p(x|z) - log p(z) + log q(z|x)) / ln 2 computed with vae.losses "
            "(tolerance 1e-3 bits)")
