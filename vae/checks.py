@@ -17,7 +17,9 @@ import math
 import operator
 
 import numpy as np
-import tensorflow as tf
+
+# TensorFlow is imported by the checks that need it, when they run: the command
+# line checks its numbers with check_int and check_number before it loads TensorFlow.
 
 IMAGE_SHAPE = (28, 28, 1)
 """Shape of one image as the models see it: height, width, channels."""
@@ -87,11 +89,13 @@ def check_number(value, name: str, minimum: float = 0.0, strict: bool = False) -
 
 # -- images --------------------------------------------------------------------------
 def _is_symbolic(x) -> bool:
+    import tensorflow as tf
     return isinstance(x, tf.Tensor) and not hasattr(x, "numpy")
 
 
 def _check_static(dtype: tf.DType, shape: tf.TensorShape | None, expected: str) -> None:
     """The dtype, and the shape unless ``shape`` is None."""
+    import tensorflow as tf
     if not dtype.is_floating:
         hint = " (raw 0-255 pixels? divide by 255 or use vae.data.load_mnist)" if dtype == tf.uint8 else ""
         raise ValueError(f"expected {expected}; got dtype {dtype.name}{hint}")
@@ -131,6 +135,7 @@ def check_images(x, batch_axis: str = "batch", allow_empty: bool = True, any_sha
 
     Introduced in chapter 5.
     """
+    import tensorflow as tf
     expected = "float grey levels in [0, 1]" if any_shape else EXPECTED_IMAGES.replace("(batch,", f"({batch_axis},")
     if _is_symbolic(x):
         _check_static(x.dtype, None if any_shape else x.shape, expected)
@@ -159,6 +164,7 @@ def check_latents(z, latent_dim: int) -> tf.Tensor:
 
     Introduced in chapter 5.
     """
+    import tensorflow as tf
     dtype = z.dtype if isinstance(z, tf.Tensor) else tf.as_dtype(np.asarray(z).dtype)
     shape = z.shape if isinstance(z, tf.Tensor) else tf.TensorShape(np.shape(z))
     if not dtype.is_floating:
@@ -193,6 +199,7 @@ def one_hot_labels(labels, num_classes: int = 10) -> tf.Tensor:
 
     Introduced in chapter 7.
     """
+    import tensorflow as tf
     num_classes = check_positive_int(num_classes, "num_classes")
     expected = EXPECTED_LABELS.format(k=num_classes)
     if isinstance(labels, tf.Tensor) and not hasattr(labels, "numpy"):  # symbolic, inside tf.function
@@ -211,6 +218,7 @@ def one_hot_labels(labels, num_classes: int = 10) -> tf.Tensor:
 
 
 def _symbolic_one_hot(labels: tf.Tensor, num_classes: int, expected: str) -> tf.Tensor:
+    import tensorflow as tf
     rank = labels.shape.rank
     if labels.dtype.is_integer and rank == 1:
         tf.debugging.assert_non_negative(labels, message=f"expected {expected}; got a negative label")

@@ -19,12 +19,12 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from vae import losses
+from vae import defaults, losses
 from vae.checkpoint import atomic_path
 from vae.checks import check_images, check_int, check_positive_int
 from vae.latent import ACTIVE_UNIT_THRESHOLD, encode_means
 
-DEFAULT_CHUNK_SIZE = 100  # importance samples decoded at once by evaluate()
+DEFAULT_CHUNK_SIZE = defaults.EVALUATION["chunk_size"]  # importance samples decoded at once by evaluate()
 SEED_LIMIT = 2**31 - 1  # evaluate()'s seeds: seed * 2**32 + batch must fit in an int64
 _BATCH_SEED_STRIDE = 2**32
 
@@ -155,8 +155,9 @@ def _write_partial(path: Path, fingerprint: str, arrays: dict) -> None:
         np.savez(temporary, fingerprint=np.array(fingerprint), **arrays)
 
 
-def evaluate(model, images, k: int = 5000, batch_size: int = 50, chunk_size: int = DEFAULT_CHUNK_SIZE,
-             seed: int = 0, progress: Callable[[int], None] | None = None, partial_path=None) -> Evaluation:
+def evaluate(model, images, k: int = defaults.EVALUATION["k"], batch_size: int = defaults.EVALUATION["batch_size"],
+             chunk_size: int = DEFAULT_CHUNK_SIZE, seed: int = defaults.EVALUATION["seed"],
+             progress: Callable[[int], None] | None = None, partial_path=None) -> Evaluation:
     """Evaluate a model on binary test images.
 
     Args:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from vae import losses
+from vae import defaults, losses
 from vae.checks import (IMAGE_SHAPE, PIXELS, check_images, check_latents, check_number, check_positive_int,
                         one_hot_labels)
 from vae.priors import Prior
@@ -298,7 +298,8 @@ class ConvVAE(VAE):
 
     architecture = "conv"
 
-    def __init__(self, latent_dim: int = 16, filters=(32, 64), hidden: int = 256, **kwargs):
+    def __init__(self, latent_dim: int = defaults.TRAINING["latent_dim"], filters=defaults.CONV_OPTIONS["filters"],
+                 hidden: int = defaults.CONV_OPTIONS["hidden"], **kwargs):
         self.filters = tuple(check_positive_int(f, "filters") for f in filters)
         if len(self.filters) != 2:
             raise ValueError(f"filters must hold two channel counts, got {filters!r}")
@@ -347,7 +348,8 @@ class MLPVAE(VAE):
 
     architecture = "mlp"
 
-    def __init__(self, latent_dim: int = 20, hidden=(512, 256), activation: str = "relu", **kwargs):
+    def __init__(self, latent_dim: int = defaults.MLP_LATENT_DIM, hidden=defaults.MLP_OPTIONS["hidden"],
+                 activation: str = defaults.MLP_OPTIONS["activation"], **kwargs):
         self.hidden = tuple(check_positive_int(h, "hidden") for h in hidden)
         if not self.hidden:
             raise ValueError("hidden must name at least one layer size")
@@ -529,7 +531,8 @@ def _images_and_labels(data):
     return data[0], data[1]
 
 
-ARCHITECTURES = {"conv": ConvVAE, "mlp": MLPVAE}
+ARCHITECTURES = {model.architecture: model for model in (ConvVAE, MLPVAE)}
+"""The unconditional models by architecture name; the names are :data:`vae.defaults.ARCHITECTURES`."""
 
 
 def build_model(config: dict) -> VAE:

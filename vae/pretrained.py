@@ -1,13 +1,18 @@
-"""The checkpoints shipped inside the package, loaded with their manifests.
+"""The checkpoints shipped inside the package, loaded with their manifests, and their recorded figures.
 
 Each shipped model is a folder ``vae/checkpoints/NAME/`` holding
 ``model.weights.h5`` and ``manifest.json``: the command that trained it, its
 configuration, the data hash, epochs, CPU seconds, versions and metrics. The
 weights' SHA-256 is checked against the manifest before they are loaded.
+
+A manifest's ``evaluations`` keep the figures of ``python -m vae evaluate
+--record``, one entry per setting (:func:`vae.checkpoint.evaluation_key`):
+:func:`record_evaluation` writes one, :func:`recorded_evaluation` reads it.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from vae import checkpoint
@@ -39,15 +44,56 @@ def manifest(name: str) -> dict:
     return checkpoint.read_manifest(checkpoint_dir(name))
 
 
-def recorded_evaluation(name: str, k: int, n_images: int, seed: int = 0) -> dict | None:
-    """The figures ``evaluate --record`` stored for shipped model ``name`` at one setting.
+def recorded_evaluation(name, k: int, n_images: int, seed: int = 0) -> dict | None:
+    """The figures ``evaluate --record`` stored for a model at one setting.
 
-    A dict (nll, nll_stderr, elbo, kl, reconstruction, ... in nats per image) for
-    ``k`` importance samples on the first ``n_images`` test digits, or None if
-    that setting was never recorded. Introduced in chapter 6.
+    Args:
+        name: a shipped model's name, or a checkpoint folder (a ``Path``).
+        k, n_images, seed: the setting: ``k`` importance samples on the first
+            ``n_images`` test digits with sampling seed ``seed``.
+
+    Returns:
+        a dict (nll, nll_stderr, elbo, kl, reconstruction, ... in nats per
+        image), or None if that setting was never recorded.
+
+    Introduced in chapter 6.
     """
-    evaluations = manifest(name).get("evaluations", {})
+    evaluations = checkpoint.read_manifest(_directory_of(name)).get("evaluations", {})
     return evaluations.get(checkpoint.evaluation_key(k, n_images, seed))
+
+
+def record_evaluation(directory, figures: dict, seed: int, replace: bool = False) -> str:
+    """Store an evaluation's figures in the manifest of the checkpoint folder ``directory``.
+
+    What ``python -m vae evaluate --record`` does; :func:`recorded_evaluation`
+    reads them back. The manifest is rewritten atomically.
+
+    Args:
+        directory: a checkpoint folder (a shipped model's is :func:`checkpoint_dir`).
+        figures: :meth:`vae.evaluation.Evaluation.as_dict`; its ``k`` and
+            ``n_images`` name the setting.
+        seed: the sampling seed the figures were computed with.
+        replace: overwrite figures already recorded for this setting
+            (otherwise that is a ``ValueError``).
+
+    Returns:
+        the key the figures are stored under, e.g. ``"k=5000,n=10000,seed=0"``.
+
+    Introduced in chapter 6.
+    """
+    directory = Path(directory)
+    key = checkpoint.evaluation_key(figures["k"], figures["n_images"], seed)
+    recorded = checkpoint.read_manifest(directory)
+    if key in recorded.get("evaluations", {}) and not replace:
+        raise ValueError(f"{directory / checkpoint.MANIFEST_FILE} already holds the evaluation {key}")
+    recorded.setdefault("evaluations", {})[key] = dict(figures)
+    checkpoint.write_json_atomic(directory / checkpoint.MANIFEST_FILE, recorded)
+    return key
+
+
+def _directory_of(name) -> Path:
+    """A shipped model's folder for a name, the folder itself for a path."""
+    return Path(name) if isinstance(name, os.PathLike) else checkpoint_dir(name)
 
 
 def load(name: str) -> VAE:

@@ -33,7 +33,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vae import checkpoint, data
+from vae import checkpoint, data, defaults
 from vae.checks import check_int, check_number, check_positive_int
 from vae.models import VAE, build_model
 
@@ -155,13 +155,17 @@ def fit_epochs(model: keras.Model, batches: Callable[[int], tf.data.Dataset], ep
 
 
 # -- configuration -------------------------------------------------------------------
-LEARNING_RATE_SCHEDULES = ("constant", "cosine")
-PRECISIONS = ("float32", "mixed_bfloat16")
-FINAL_LEARNING_RATE_FRACTION = 0.01  # where the cosine schedule ends, relative to the start
+LEARNING_RATE_SCHEDULES = defaults.LEARNING_RATE_SCHEDULES
+PRECISIONS = defaults.PRECISIONS
+FINAL_LEARNING_RATE_FRACTION = defaults.FINAL_LEARNING_RATE_FRACTION  # where the cosine schedule ends
+_DEFAULT = defaults.TRAINING
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Everything that determines a training run (recorded in its manifest).
+
+    The defaults are :data:`vae.defaults.TRAINING`, which ``python -m vae
+    train`` shows too.
 
     Attributes:
         architecture: "conv" or "mlp".
@@ -183,17 +187,17 @@ class TrainConfig:
     Introduced in chapter 5.
     """
 
-    architecture: str = "conv"
-    latent_dim: int = 16
+    architecture: str = _DEFAULT["architecture"]
+    latent_dim: int = _DEFAULT["latent_dim"]
     model_options: dict = dataclasses.field(default_factory=dict)
-    epochs: int = 10
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    beta: float = 1.0
-    kl_warmup_epochs: float = 0.0
-    seed: int = 0
-    learning_rate_schedule: str = "constant"
-    precision: str = "float32"
+    epochs: int = _DEFAULT["epochs"]
+    batch_size: int = _DEFAULT["batch_size"]
+    learning_rate: float = _DEFAULT["learning_rate"]
+    beta: float = _DEFAULT["beta"]
+    kl_warmup_epochs: float = _DEFAULT["kl_warmup_epochs"]
+    seed: int = _DEFAULT["seed"]
+    learning_rate_schedule: str = _DEFAULT["learning_rate_schedule"]
+    precision: str = _DEFAULT["precision"]
 
     def __post_init__(self):
         for name, minimum in (("latent_dim", 1), ("epochs", 1), ("batch_size", 1), ("seed", 0)):

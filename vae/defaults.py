@@ -1,0 +1,57 @@
+"""The package's choices and defaults, in plain Python: one place for the models, training, evaluation and the CLI.
+
+This module imports nothing (not even TensorFlow), so the command line reads
+its choices and default values here and still answers ``--help`` at once.
+The modules that use a value read it from here too: :mod:`vae.models` (the
+architectures and their default sizes), :mod:`vae.training`
+(:class:`vae.training.TrainConfig`'s defaults, the learning-rate schedules
+and precisions) and :mod:`vae.evaluation` (the Burda et al. protocol).
+
+Introduced in chapter 5.
+"""
+
+from types import MappingProxyType
+
+ARCHITECTURES = ("conv", "mlp")
+"""The unconditional architectures ``build_model`` knows (:data:`vae.models.ARCHITECTURES`)."""
+
+CONV_OPTIONS = MappingProxyType({"filters": (32, 64), "hidden": 256})
+"""``ConvVAE``'s default channels of its two convolution stages and width of its dense layer."""
+
+MLP_OPTIONS = MappingProxyType({"hidden": (512, 256), "activation": "relu"})
+"""``MLPVAE``'s default hidden widths (the decoder mirrors them) and their activation."""
+
+MLP_LATENT_DIM = 20
+"""``MLPVAE``'s default latent size when built directly (a training run's is ``TRAINING["latent_dim"]``)."""
+
+LEARNING_RATE_SCHEDULES = ("constant", "cosine")
+"""Adam's step size: constant, or cosine decay to :data:`FINAL_LEARNING_RATE_FRACTION` of it."""
+
+FINAL_LEARNING_RATE_FRACTION = 0.01
+"""Where the cosine schedule ends, relative to the starting learning rate."""
+
+PRECISIONS = ("float32", "mixed_bfloat16")
+"""Keras precision policies a training run may use (weights and losses stay float32)."""
+
+TRAINING = MappingProxyType({
+    "architecture": "conv",
+    "latent_dim": 16,
+    "epochs": 10,
+    "batch_size": 128,
+    "learning_rate": 1e-3,
+    "beta": 1.0,
+    "kl_warmup_epochs": 0.0,
+    "seed": 0,
+    "learning_rate_schedule": "constant",
+    "precision": "float32",
+})
+"""The defaults of :class:`vae.training.TrainConfig` (and of ``python -m vae train``)."""
+
+EVALUATION = MappingProxyType({
+    "k": 5000,
+    "batch_size": 50,
+    "chunk_size": 100,
+    "seed": 0,
+})
+"""The defaults of :func:`vae.evaluation.evaluate` (and of ``python -m vae evaluate``): Burda et
+al.'s k = 5000 importance samples, 50 images and 100 samples decoded at a time, seed 0."""
