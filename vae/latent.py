@@ -22,7 +22,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from vae.checks import check_images, check_positive_int
+from vae.checks import check_images, check_int, check_positive_int
 from vae.plotting import tile_images
 
 ACTIVE_UNIT_THRESHOLD = 0.01
@@ -163,9 +163,7 @@ def _endpoints(z_start, z_end, steps):
     if start.shape != end.shape or start.ndim == 0:
         raise ValueError(f"endpoints must be arrays of the same shape (..., latent_dim), got "
                          f"{start.shape} and {end.shape}")
-    steps = check_positive_int(steps, "steps")
-    if steps < 2:
-        raise ValueError(f"steps must be >= 2 (the two endpoints), got {steps}")
+    steps = check_int(steps, "steps", minimum=2)  # the two endpoints at least
     t = np.linspace(0.0, 1.0, steps).reshape((steps,) + (1,) * start.ndim)
     return start, end, t
 

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from vae import losses
-from vae.checks import check_images, check_positive_int
+from vae.checks import check_images, check_number, check_positive_int
 
 
 def _normal_log_density(x, mean, var):
@@ -72,8 +72,7 @@ class LinearGaussianToy:
     noise_std: float = 0.5
 
     def __post_init__(self):
-        if not (self.noise_std > 0 and math.isfinite(self.noise_std)):
-            raise ValueError(f"noise_std must be a finite number > 0, got {self.noise_std!r}")
+        check_number(self.noise_std, "noise_std", strict=True)
 
     def log_evidence(self, x):
         """``log p(x) = log N(x; bias, weight**2 + noise_std**2)`` in nats. Introduced in chapter 4."""
@@ -123,8 +122,7 @@ class LinearGaussianToy:
 
         Introduced in chapter 4.
         """
-        if not (beta > 0 and math.isfinite(beta)):
-            raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
+        beta = check_number(beta, "beta", strict=True)
         w2, s2 = self.weight ** 2, self.noise_std ** 2
         var = beta / (beta + w2 / s2)
         mean = self.weight * (np.asarray(x, np.float64) - self.bias) / (w2 + beta * s2)
