@@ -1,6 +1,8 @@
 """python -m vae: help, exit codes, and the train -> evaluate -> sample path."""
 
+import argparse
 import importlib.metadata
+import inspect
 import json
 import os
 import shutil
@@ -12,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vae import checkpoint, cli, models, training
+from vae import checkpoint, cli, evaluation, models, training
 from vae.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,10 +99,21 @@ def test_version_is_the_installed_distributions_which_is_pyprojects():
     assert vae.__version__ == installed
 
 
-def test_the_clis_choices_are_the_packages():
-    assert cli.ARCHITECTURES == tuple(models.ARCHITECTURES)
-    assert cli.LEARNING_RATE_SCHEDULES == training.LEARNING_RATE_SCHEDULES
-    assert cli.PRECISIONS == training.PRECISIONS
+def test_the_clis_choices_and_defaults_are_the_packages():
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    train = {action.dest: action for action in commands["train"]._actions}
+    assert tuple(train["architecture"].choices) == tuple(models.ARCHITECTURES)
+    assert tuple(train["learning_rate_schedule"].choices) == tuple(training.LEARNING_RATE_SCHEDULES)
+    assert tuple(train["precision"].choices) == tuple(training.PRECISIONS)
+    config = training.TrainConfig()
+    for field in ("architecture", "latent_dim", "epochs", "batch_size", "learning_rate", "beta",
+                  "kl_warmup_epochs", "seed", "learning_rate_schedule", "precision"):
+        assert train[field].default == getattr(config, field), field
+    evaluate = {action.dest: action for action in commands["evaluate"]._actions}
+    signature = inspect.signature(evaluation.evaluate).parameters
+    for field in ("k", "batch_size", "seed"):
+        assert evaluate[field].default == signature[field].default, field
 
 
 def test_a_bad_argument_exits_2_with_one_line_and_no_traceback():

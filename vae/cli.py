@@ -26,12 +26,9 @@ from pathlib import Path
 
 PROGRAM = "python -m vae"
 
-# The choices of 'train', spelled here so that --help needs no TensorFlow; they are
-# vae.models.ARCHITECTURES, vae.training.LEARNING_RATE_SCHEDULES and vae.training.PRECISIONS,
-# which import it (tests/test_cli.py holds them equal).
-ARCHITECTURES = ("conv", "mlp")
-LEARNING_RATE_SCHEDULES = ("constant", "cosine")
-PRECISIONS = ("float32", "mixed_bfloat16")
+from vae import defaults  # plain Python: the choices and defaults, read without TensorFlow
+
+TRAINING, EVALUATION = defaults.TRAINING, defaults.EVALUATION
 
 
 class UsageError(Exception):
@@ -108,34 +105,35 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, help="folder for the final checkpoint (default: the run folder)")
     _add_force(train, "overwrite a finished checkpoint in the --out folder (default: the run folder), "
                       "e.g. to extend a finished run with more --epochs")
-    train.add_argument("--architecture", choices=ARCHITECTURES, default="conv")
-    train.add_argument("--latent-dim", type=_positive_int, default=16)
+    train.add_argument("--architecture", choices=defaults.ARCHITECTURES, default=TRAINING["architecture"])
+    train.add_argument("--latent-dim", type=_positive_int, default=TRAINING["latent_dim"])
     train.add_argument("--filters", type=_positive_int, nargs=2, metavar=("F1", "F2"),
                        help="conv: channels of the two stages (default 32 64)")
     train.add_argument("--hidden", type=_positive_int, nargs="+",
                        help="conv: one dense width (default 256); mlp: widths of the hidden layers "
                             "(default 512 256)")
     train.add_argument("--activation", help="mlp: hidden activation (default relu)")
-    train.add_argument("--epochs", type=_positive_int, default=10)
-    train.add_argument("--batch-size", type=_positive_int, default=128)
-    train.add_argument("--learning-rate", type=_positive_float, default=1e-3)
-    train.add_argument("--beta", type=_nonnegative_float, default=1.0, help="weight of the KL term")
-    train.add_argument("--kl-warmup-epochs", type=_nonnegative_float, default=0.0,
+    train.add_argument("--epochs", type=_positive_int, default=TRAINING["epochs"])
+    train.add_argument("--batch-size", type=_positive_int, default=TRAINING["batch_size"])
+    train.add_argument("--learning-rate", type=_positive_float, default=TRAINING["learning_rate"])
+    train.add_argument("--beta", type=_nonnegative_float, default=TRAINING["beta"], help="weight of the KL term")
+    train.add_argument("--kl-warmup-epochs", type=_nonnegative_float, default=TRAINING["kl_warmup_epochs"],
                        help="epochs of linear KL annealing from 0 to beta")
-    train.add_argument("--seed", type=_seed, default=0)
-    train.add_argument("--learning-rate-schedule", choices=LEARNING_RATE_SCHEDULES, default="constant",
+    train.add_argument("--seed", type=_seed, default=TRAINING["seed"])
+    train.add_argument("--learning-rate-schedule", choices=defaults.LEARNING_RATE_SCHEDULES,
+                       default=TRAINING["learning_rate_schedule"],
                        help="cosine: decay to 1%% of --learning-rate over the run")
-    train.add_argument("--precision", choices=PRECISIONS, default="float32",
+    train.add_argument("--precision", choices=defaults.PRECISIONS, default=TRAINING["precision"],
                        help="mixed_bfloat16: compute in bfloat16, keep weights and losses in float32")
 
     evaluate = commands.add_parser("evaluate", help="test ELBO, importance-weighted NLL, active units",
                                    description="Evaluate a model on the fixed binarized MNIST test set.")
     _add_model_choice(evaluate)
-    evaluate.add_argument("--k", type=_positive_int, default=5000, help="importance samples per image")
+    evaluate.add_argument("--k", type=_positive_int, default=EVALUATION["k"], help="importance samples per image")
     evaluate.add_argument("--limit", type=_positive_int, help="evaluate only the first N test images")
-    evaluate.add_argument("--batch-size", type=_positive_int, default=50,
+    evaluate.add_argument("--batch-size", type=_positive_int, default=EVALUATION["batch_size"],
                           help="test images per batch (memory grows with it; default 50)")
-    evaluate.add_argument("--seed", type=_seed, default=0)
+    evaluate.add_argument("--seed", type=_seed, default=EVALUATION["seed"])
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
     evaluate.add_argument("--record", action="store_true",
                           help="also store the figures in the checkpoint's manifest under 'evaluations'")
@@ -327,7 +325,7 @@ def run_train(args) -> int:
 def run_evaluate(args) -> int:
     from tqdm.auto import tqdm
 
-    from vae import checkpoint, data, evaluation
+    from vae import checkpoint, data, evaluation, pretrained
 
     model, directory = _load_model(args)
     images, _ = data.binarized_test_set(limit=args.limit)
@@ -355,9 +353,7 @@ def run_evaluate(args) -> int:
         raise
     figures = result.as_dict()
     if args.record:
-        manifest = checkpoint.read_manifest(directory)
-        manifest.setdefault("evaluations", {})[key] = figures
-        checkpoint.write_json_atomic(directory / checkpoint.MANIFEST_FILE, manifest)
+        pretrained.record_evaluation(directory, figures, seed=args.seed, replace=args.force)
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
