@@ -1,0 +1,95 @@
+"""Checkpoints of the learned codec, in the package's convention (:mod:`vae.checkpoint`).
+
+A codec checkpoint is a folder holding::
+
+    model.weights.h5     the Keras weights (no optimizer state), written atomically
+    codec_tables.npz     the integer tables and decoder networks (:mod:`vae.lossy.tables`), written atomically
+    manifest.json        how it was built and trained, with "model" (the config),
+                         "weights_sha256" and "tables_sha256"; written last
+
+:func:`vae.checkpoint.save_checkpoint` builds a :class:`vae.models.VAE` from
+the config, so the codec keeps its own two functions here and reuses the
+atomic writers, the hashing and :class:`vae.checkpoint.CheckpointError`.
+
+Introduced in chapter 11.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vae import checkpoint
+from vae.checkpoint import CheckpointError
+from vae.lossy.codec_model import LearnedCodec
+from vae.lossy.tables import TABLES_FILE, CodecTables, derive_tables
+
+WEIGHTS_FILE = checkpoint.WEIGHTS_FILE
+MANIFEST_FILE = checkpoint.MANIFEST_FILE
+
+
+def save_weights_atomic(model: LearnedCodec, path) -> str:
+    """The model's own weights (never the optimizer's) to ``path`` atomically; returns the SHA-256."""
+    bare = LearnedCodec.from_config(model.get_config())
+    bare.set_weights(model.get_weights())
+    with checkpoint.atomic_path(path, suffix=".weights.h5") as temporary:
+        Path(temporary).unlink()  # Keras refuses to overwrite without asking
+        bare.save_weights(temporary)
+    return checkpoint.sha256_file(path)
+
+
+def load_weights_into(model: LearnedCodec, path) -> None:
+    """Load a file written by :func:`save_weights_atomic` into ``model`` (compiled or not)."""
+    bare = LearnedCodec.from_config(model.get_config())
+    bare.load_weights(path)
+    model.set_weights(bare.get_weights())
+
+
+def save_codec(model: LearnedCodec, directory, manifest: dict, tables: CodecTables | None = None) -> dict:
+    """Write weights, integer tables (derived now unless given) and manifest into ``directory``.
+
+    Returns:
+        the manifest as written (with ``model``, ``weights_sha256``, ``tables_sha256``).
+
+    Introduced in chapter 11.
+    """
+    directory = Path(directory)
+    digest = save_weights_atomic(model, directory / WEIGHTS_FILE)
+    tables = tables if tables is not None else derive_tables(model)
+    with checkpoint.atomic_path(directory / TABLES_FILE) as temporary:
+        temporary.write_bytes(tables.to_bytes())
+    manifest = {**manifest, "model": model.get_config(), "weights_sha256": digest,
+                "tables_sha256": checkpoint.sha256_file(directory / TABLES_FILE)}
+    checkpoint.write_json_atomic(directory / MANIFEST_FILE, manifest)
+    return manifest
+
+
+def _verified(path: Path, expected: str) -> None:
+    if not path.is_file():
+        raise CheckpointError(f"no {path.name} in {path.parent}")
+    found = checkpoint.sha256_file(path)
+    if found != expected:
+        raise CheckpointError(f"{path} does not match its manifest (sha256 {found[:12]}..., expected "
+                              f"{expected[:12]}...): the file is corrupted or was replaced")
+
+
+def load_codec(directory) -> tuple[LearnedCodec, CodecTables, dict]:
+    """Rebuild a codec checkpoint with its verified weights and tables: ``(model, tables, manifest)``.
+
+    Raises:
+        CheckpointError: a missing file, or a weights or tables file whose
+            SHA-256 differs from the manifest's.
+
+    Introduced in chapter 11.
+    """
+    directory = Path(directory)
+    manifest = checkpoint.read_manifest(directory)
+    if "tables_sha256" not in manifest:
+        raise CheckpointError(f"{directory / MANIFEST_FILE} lacks the field 'tables_sha256' (not a lossy codec)")
+    _verified(directory / WEIGHTS_FILE, manifest["weights_sha256"])
+    _verified(directory / TABLES_FILE, manifest["tables_sha256"])
+    model = LearnedCodec.from_config(manifest["model"])
+    model.load_weights(directory / WEIGHTS_FILE)
+    tables = CodecTables.from_bytes((directory / TABLES_FILE).read_bytes())
+    return model, tables, manifest
