@@ -49,6 +49,8 @@ class Encoded:
         reconstruction: float32 ``(count, 28, 28, 1)`` in [0, 1], what decoding gives.
         bits: float64 ``(count,)`` information content of each image under the tables (z and y), in bits.
         clipped: how many latents were clipped to their table's support.
+
+    Introduced in chapter 11.
     """
 
     blob: bytes
@@ -59,7 +61,10 @@ class Encoded:
 
 @dataclasses.dataclass(frozen=True)
 class Decompressed:
-    """What :meth:`LossyCodec.decompress` returns: ``images`` float32 ``(count, 28, 28, 1)`` and the ``header``."""
+    """What :meth:`LossyCodec.decompress` returns: ``images`` float32 ``(count, 28, 28, 1)`` and the ``header``.
+
+    Introduced in chapter 11.
+    """
 
     images: np.ndarray
     header: dict

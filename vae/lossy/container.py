@@ -40,7 +40,10 @@ def _sha256(content: bytes) -> str:
 
 
 def pack(header: dict, body: bytes) -> bytes:
-    """``header`` (JSON-able) and ``body`` as one file; adds ``lossy``, the version, the body's length and SHA-256."""
+    """``header`` (JSON-able) and ``body`` as one file; adds ``lossy``, the version, the body's length and SHA-256.
+
+    Introduced in chapter 11.
+    """
     header = {**header, "lossy": True, "format_version": FORMAT_VERSION, "body_bytes": len(body),
               "body_sha256": _sha256(body)}
     encoded = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
@@ -53,6 +56,8 @@ def unpack(blob: bytes) -> tuple[dict, bytes]:
     Raises:
         CompressionError: a lossless file, not a file of this format, a newer
             version, a damaged header, or a truncated, over-long or corrupted body.
+
+    Introduced in chapter 11.
     """
     blob = bytes(blob)
     if blob.startswith(LOSSLESS_MAGIC):
@@ -91,6 +96,6 @@ def unpack(blob: bytes) -> tuple[dict, bytes]:
 
 
 def header_bytes(blob: bytes) -> int:
-    """Bytes of a lossy file outside its body (magic, length, header, CRC)."""
+    """Bytes of a lossy file outside its body (magic, length, header, CRC). Introduced in chapter 11."""
     (length,) = _LENGTH.unpack_from(blob, len(MAGIC))
     return len(MAGIC) + 2 * _LENGTH.size + length

@@ -28,7 +28,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-LIKELIHOOD_FLOOR = 1e-9   # a likelihood never goes below this (its rate is at most ~30 bits)
+TABLE_PRECISION_BITS = 16
+"""The integer tables (:mod:`vae.lossy.tables`) count in units of ``2**-16``."""
+
+LIKELIHOOD_FLOOR = 2.0 ** -TABLE_PRECISION_BITS
+"""A likelihood never goes below this: the smallest probability an integer table gives a symbol,
+so training charges a rare value what the coder will (at most 16 bits), no more."""
 
 
 class FactorizedDensity(keras.layers.Layer):
@@ -79,13 +84,17 @@ class FactorizedDensity(keras.layers.Layer):
         return tf.transpose(flat)[:, None, :], tf.shape(y)
 
     def call(self, y):
+        return self.likelihood(y, LIKELIHOOD_FLOOR)
+
+    def likelihood(self, y, floor: float = LIKELIHOOD_FLOOR):
+        """``c(y + ½) - c(y - ½)`` for ``y`` ``(..., channels)``, floored at ``floor``, same shape."""
         values, shape = self._by_channel(y)
         lower = self.cumulative_logits(values - 0.5)
         upper = self.cumulative_logits(values + 0.5)
         # Work in the tail where the sigmoids are small, so the difference keeps its precision.
         sign = tf.stop_gradient(-tf.sign(lower + upper))
         likelihood = tf.abs(tf.sigmoid(sign * upper) - tf.sigmoid(sign * lower))
-        likelihood = tf.maximum(likelihood, LIKELIHOOD_FLOOR)
+        likelihood = tf.maximum(likelihood, floor)
         return tf.reshape(tf.transpose(likelihood[:, 0, :]), shape)
 
     def integer_pmf(self, radius: int) -> np.ndarray:
@@ -95,7 +104,7 @@ class FactorizedDensity(keras.layers.Layer):
         """
         grid = np.arange(-radius, radius + 1, dtype=np.float32)
         values = np.tile(grid, (self.channels, 1))
-        likelihood = self(np.ascontiguousarray(values.T)).numpy().T
+        likelihood = self.likelihood(np.ascontiguousarray(values.T), floor=0.0).numpy().T
         return likelihood.astype(np.float64)
 
     def get_config(self) -> dict:
@@ -104,7 +113,7 @@ class FactorizedDensity(keras.layers.Layer):
 
 
 def standard_normal_cdf(x):
-    """Φ(x) through ``erfc``, accurate far into the lower tail."""
+    """Φ(x) through ``erfc``, accurate far into the lower tail. Introduced in chapter 11."""
     return 0.5 * tf.math.erfc(-x / math.sqrt(2.0))
 
 

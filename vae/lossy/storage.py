@@ -30,7 +30,10 @@ MANIFEST_FILE = checkpoint.MANIFEST_FILE
 
 
 def save_weights_atomic(model: LearnedCodec, path) -> str:
-    """The model's own weights (never the optimizer's) to ``path`` atomically; returns the SHA-256."""
+    """The model's own weights (never the optimizer's) to ``path`` atomically; returns the SHA-256.
+
+    Introduced in chapter 11.
+    """
     bare = LearnedCodec.from_config(model.get_config())
     bare.set_weights(model.get_weights())
     with checkpoint.atomic_path(path, suffix=".weights.h5") as temporary:
@@ -40,7 +43,10 @@ def save_weights_atomic(model: LearnedCodec, path) -> str:
 
 
 def load_weights_into(model: LearnedCodec, path) -> None:
-    """Load a file written by :func:`save_weights_atomic` into ``model`` (compiled or not)."""
+    """Load a file written by :func:`save_weights_atomic` into ``model`` (compiled or not).
+
+    Introduced in chapter 11.
+    """
     bare = LearnedCodec.from_config(model.get_config())
     bare.load_weights(path)
     model.set_weights(bare.get_weights())

@@ -38,9 +38,9 @@ import math
 import numpy as np
 
 from vae.lossy import exact
-from vae.lossy.entropy_models import ScaleLadder
+from vae.lossy.entropy_models import TABLE_PRECISION_BITS, ScaleLadder
 
-PRECISION_BITS = 16
+PRECISION_BITS = TABLE_PRECISION_BITS
 TAIL_MASS = 1e-6
 Z_RADIUS = 128
 GAUSSIAN_TAIL_SIGMAS = 6.5
@@ -71,6 +71,8 @@ class Table:
         counts: int32, all tables one after the other.
         offsets: int32 ``(tables + 1,)``: table ``t`` is ``counts[offsets[t]:offsets[t+1]]``.
         lower: int32 ``(tables,)``: the integer that symbol 0 of table ``t`` stands for.
+
+    Introduced in chapter 11.
     """
 
     counts: np.ndarray
@@ -107,7 +109,7 @@ def _support(pmf: np.ndarray, tail_mass: float) -> tuple[int, int]:
 
 
 def factorized_tables(density, radius: int = Z_RADIUS, tail_mass: float = TAIL_MASS) -> Table:
-    """One integer table per channel of a :class:`~vae.lossy.entropy_models.FactorizedDensity`."""
+    """One integer table per channel of a :class:`~vae.lossy.entropy_models.FactorizedDensity`. Introduced in chapter 11."""
     pmf = density.integer_pmf(radius)
     tables, lower = [], []
     for channel in pmf:
@@ -122,7 +124,7 @@ def _normal_cdf(x: float) -> float:
 
 
 def gaussian_tables(ladder: ScaleLadder) -> Table:
-    """One integer table per ladder level: N(0, σ²) convolved with U(-½, ½), over ``-K..K``."""
+    """One integer table per ladder level: N(0, σ²) convolved with U(-½, ½), over ``-K..K``. Introduced in chapter 11."""
     tables, lower = [], []
     for log_scale in ladder.log_scales:
         scale = math.exp(log_scale)
