@@ -182,6 +182,19 @@ def test_round_trip_is_exact_and_the_rate_matches_the_file(codec, trained, digit
     assert encoded.clipped <= 2
 
 
+def test_a_channel_whose_table_has_one_symbol_is_not_coded(codec, digits):
+    z = codec.tables.z
+    counts = [np.array([2 ** tables.PRECISION_BITS], np.int32)] + [z.counts_of(c) for c in range(1, len(z))]
+    single = tables.Table.from_list(counts, [0, *z.lower[1:]])
+    edited = tables.CodecTables(single, codec.tables.y, codec.tables.boundaries, codec.tables.hyper_synthesis,
+                                codec.tables.synthesis, codec.tables.meta)
+    lossy = LossyCodec(codec.model, edited, "small", codec.weights_sha256, codec.tables_sha256, 0.01)
+    encoded = lossy.encode(digits[:20])
+    z_hat, _, _, _ = lossy.quantized_latents(digits[:20])
+    assert np.all(z_hat[..., 0] == 0)
+    assert np.array_equal(lossy.decompress(encoded.blob).images, encoded.reconstruction)
+
+
 def test_grey_images_accepts_uint8_and_refuses_the_rest(digits):
     as_bytes = np.rint(digits[:3, ..., 0] * 255).astype(np.uint8)
     np.testing.assert_allclose(grey_images(as_bytes), digits[:3], atol=1e-6)

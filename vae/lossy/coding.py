@@ -10,7 +10,8 @@
    through the fixed ladder boundaries, the index of its integer table;
    each y is clipped to that table's support;
 3. a range coder (``constriction.stream.queue``) codes z channel by channel
-   (each channel's table), then y level by level (all latents of level 0 in
+   (each channel's table; a channel whose table has one symbol is not
+   coded at all), then y level by level (all latents of level 0 in
    raster order, then level 1, ...), each with an exact integer table
    handed to ``constriction`` as a ``Categorical`` (``perfect=False``);
 4. the reconstruction is the exact synthesis of the clipped y, clipped to [0, 1].
@@ -191,8 +192,9 @@ class LossyCodec:
         z_hat, y_hat, levels, clipped = self.quantized_latents(images)
         encoder = constriction.stream.queue.RangeEncoder()
         for c in range(z_hat.shape[-1]):
-            encoder.encode((z_hat[..., c].ravel() - self.tables.z.lower[c]).astype(np.int32),
-                           self._categorical("z", c))
+            if len(self.tables.z.counts_of(c)) > 1:  # a one-symbol table (an unused channel) costs nothing
+                encoder.encode((z_hat[..., c].ravel() - self.tables.z.lower[c]).astype(np.int32),
+                               self._categorical("z", c))
         for t in np.unique(levels):
             chosen = y_hat[levels == t]
             encoder.encode((chosen - self.tables.y.lower[t]).astype(np.int32), self._categorical("y", int(t)))
@@ -233,8 +235,11 @@ class LossyCodec:
             z_hat = np.zeros((count, *hyper_shape), np.int64)
             per_channel = count * hyper_shape[0] * hyper_shape[1]
             for c in range(hyper_shape[-1]):
-                symbols = decoder.decode(self._categorical("z", c), per_channel)
-                z_hat[..., c] = (symbols.astype(np.int64) + self.tables.z.lower[c]).reshape(count, *hyper_shape[:2])
+                if len(self.tables.z.counts_of(c)) > 1:
+                    symbols = decoder.decode(self._categorical("z", c), per_channel).astype(np.int64)
+                else:
+                    symbols = np.zeros(per_channel, np.int64)
+                z_hat[..., c] = (symbols + self.tables.z.lower[c]).reshape(count, *hyper_shape[:2])
             levels = self._levels(z_hat)
             y_hat = np.zeros((count, *latent_shape), np.int64)
             for t in np.unique(levels):
