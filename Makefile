@@ -2,6 +2,7 @@
 #   make lab    open the chapters in JupyterLab (a learner's first command)
 #   make book   build the book into _build/html from the committed notebook outputs
 #   make test   run the whole test suite (unit tests, notebooks under nbval, site checks)
+#   make pdf    the built book as one PDF, _build/pdf/book.pdf (needs Debian's chromium)
 # Each creates the virtual environment $(VENV) and installs requirements.txt first.
 # Python 3.11, 3.12 and 3.13 are supported: PYTHON=python3.13 make test. If $(VENV)
 # was made by another Python, it is made again. Without make (Windows), see
@@ -16,7 +17,7 @@ INSTALLED := $(VENV)/.installed-$(PYTHON_VERSION)
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: lab book test test-oldest lock clean
+.PHONY: lab book test test-oldest pdf lock clean
 
 $(INSTALLED): requirements.txt pyproject.toml
 	@case "$(PYTHON_VERSION)" in \
@@ -42,6 +43,11 @@ book: $(INSTALLED)
 	@echo "==> Building the book into _build/html (warnings are errors; notebooks are not re-executed)"
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "==> Done: open _build/html/index.html"
+
+pdf: book
+	@echo "==> Printing every page of _build/html to one PDF with Chromium (about a minute)"
+	$(BIN)/python tools/book_pdf.py
+	@echo "==> Done: _build/pdf/book.pdf (also _build/html/book.pdf, the site's download link)"
 
 test: $(INSTALLED)
 	@echo "==> Running the test suite"

@@ -6,7 +6,11 @@ asserts, page by page, that every equation was typeset by MathJax (no raw
 TeX, no MathJax error), every image loaded, every Markdown table became a
 table (not a paragraph of pipes), the page has its title and the
 book's navigation, and nothing was requested from outside this machine.
-Screenshots of three pages go to artifacts/screenshots/.
+Screenshots of three pages go to artifacts/screenshots/. At a 1300-pixel
+window no code cell, output or code block scrolls sideways and no printed
+table wraps; at 390 pixels (a phone) no page scrolls sideways. The whole
+book prints to one PDF (tools/book_pdf.py) with every chapter and its maths
+typeset.
 """
 
 from __future__ import annotations
@@ -132,3 +136,127 @@ def test_every_page_renders_its_maths_images_title_and_navigation(site, server, 
     assert problems == []
     assert outside == [], f"requests left the machine: {outside[:5]}"
     assert total_maths > 50  # the chapters are full of equations: they were found and typeset
+
+
+# Every code block (input cells, and literal blocks in the prose) and every
+# output of a page at a 1300-pixel window: what scrolls sideways, and which
+# printed lines that look like table rows (columns aligned by runs of spaces)
+# are wider than the column, so that the output's wrapping (_static/fit.css)
+# breaks them. Prose lines may wrap; table rows may not.
+OVERFLOW_REPORT = """() => {
+  const describe = (e) => {
+    const cell = e.closest('div.cell');
+    const cells = [...document.querySelectorAll('article div.cell')];
+    const where = cell ? `cell ${cells.indexOf(cell) + 1}` : 'prose';
+    const kind = e.closest('div.cell_output') ? 'output' : 'code';
+    return `${where} ${kind} (${e.scrollWidth} > ${e.clientWidth} px): ${e.textContent.trim().slice(0, 60)}`;
+  };
+  const overflowing = [...document.querySelectorAll(
+      'article pre, article div.cell_output, article div.cell_output *, article div.cell_input')]
+    .filter(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1)
+    .map(describe);
+  const wrapped_rows = [];
+  for (const pre of document.querySelectorAll('article div.cell_output pre')) {
+    const probe = document.createElement('span');
+    probe.textContent = 'x'.repeat(100);
+    probe.style.whiteSpace = 'pre';
+    pre.appendChild(probe);
+    const char = probe.getBoundingClientRect().width / 100;
+    probe.remove();
+    const style = getComputedStyle(pre);
+    const room = Math.floor((pre.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight)) / char);
+    for (const line of pre.textContent.split('\\n')) {
+      if (line.length > room && /\\S {3,}\\S/.test(line.trim())) {
+        wrapped_rows.push(`${describe(pre)}: a ${line.length}-character row, room for ${room}`);
+      }
+    }
+  }
+  return {overflowing, wrapped_rows};
+}"""
+
+
+def typeset(page) -> None:
+    page.wait_for_function("() => !window.MathJax || (window.MathJax.startup && window.MathJax.startup.promise)")
+    page.evaluate("() => window.MathJax ? MathJax.startup.promise : null")
+
+
+def test_no_code_cell_or_output_scrolls_sideways_at_1300_pixels(site, server, browser):
+    context = browser.new_context(viewport={"width": 1300, "height": 900})
+    problems = []
+    for name in pages_of(site):
+        if name == "index.html":  # a redirect to book/intro.html
+            continue
+        page = context.new_page()
+        page.goto(f"{server}/{name}", wait_until="load")
+        typeset(page)
+        report = page.evaluate(OVERFLOW_REPORT)
+        problems += [f"{name}: {item}" for item in report["overflowing"] + report["wrapped_rows"]]
+        page.close()
+    context.close()
+    assert problems == [], "\n".join(problems)
+
+
+def test_no_page_scrolls_sideways_on_a_390_pixel_phone(site, server, browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    problems = []
+    for name in pages_of(site):
+        if name == "index.html":
+            continue
+        page = context.new_page()
+        page.goto(f"{server}/{name}", wait_until="load")
+        typeset(page)
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        if width > 390:
+            problems.append(f"{name}: the page is {width} px wide")
+        page.close()
+    context.close()
+    assert problems == []
+
+
+def test_the_download_menu_offers_the_whole_book_as_one_pdf(site, server, browser):
+    page = browser.new_page()
+    page.goto(f"{server}/chapters/04_objective.html", wait_until="load")
+    href = page.evaluate("() => document.querySelector('.btn-download-book-pdf')?.getAttribute('href')")
+    page.close()
+    assert href == "../book.pdf"
+
+
+def test_the_whole_book_prints_to_one_pdf_with_every_chapter_typeset(site):
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium package")
+        pytest.skip("chromium is not installed (apt-get install chromium); the PDF needs it")
+    from pypdf import PdfReader
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import book_pdf
+
+    out = site.parent / "pdf" / "book.pdf"
+    result = book_pdf.build(site, out, CHROMIUM)
+    reader = PdfReader(out)
+    assert len(reader.pages) == result["pages"] > 100
+    assert (site / "book.pdf").read_bytes() == out.read_bytes()  # the download menu's link
+    titles = []
+
+    def walk(outline):
+        for item in outline:
+            if isinstance(item, list):
+                walk(item)
+            else:
+                titles.append((item.title, reader.get_destination_page_number(item)))
+
+    walk(reader.outline)
+    toc_files = [file for _, file in book_pdf.toc_entries()]
+    chapter_titles = [t for t, _ in result["chapters"]]
+    assert len(chapter_titles) == len(toc_files)
+    assert all(title in [t for t, _ in titles] for title in chapter_titles)
+    for number in range(1, 11):
+        assert any(t.startswith(f"{number}. ") for t in chapter_titles), f"chapter {number} has no bookmark"
+    untypeset = []
+    for index, pdf_page in enumerate(reader.pages):
+        text = pdf_page.extract_text() or ""
+        for raw in ("$$", "\\frac", "\\begin{", "\\mathcal", "\\left(", "\\("):
+            if raw in text:
+                untypeset.append(f"page {index + 1}: {raw!r}")
+    assert untypeset == []
+    assert str(len(reader.pages)) in (reader.pages[-1].extract_text() or "")  # page numbers at the foot
