@@ -97,36 +97,49 @@ def page_numbers(browser, count: int) -> PdfReader:
 
 
 def build(site: Path, out: Path, chromium: str) -> dict:
+    """Print ``site`` to ``out`` with the Chromium at ``chromium``; see ``print_book``."""
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS[1:])
+        try:
+            return print_book(browser, site, out)
+        finally:
+            browser.close()
+
+
+def print_book(browser, site: Path, out: Path) -> dict:
+    """Print every page of the built ``site`` to one PDF ``out`` with a Playwright ``browser``.
+
+    Returns the number of pages, ``(title, first page)`` per chapter, the seconds
+    it took and the file's size in bytes.
+    """
     start = time.perf_counter()
     httpd, url = serve(site)
     writer = PdfWriter()
     parts: dict[str, object] = {}
     chapters = []
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS[1:])
-            context = browser.new_context(viewport={"width": 1100, "height": 1400})
-            for caption, file in toc_entries():
-                page = context.new_page()
-                page.goto(f"{url}/{file}.html", wait_until="load")
-                page.add_style_tag(content=PRINT_CSS)
-                title = page.evaluate(READY)
-                data = page.pdf(format="A4", margin=MARGIN, print_background=True)
-                page.close()
-                first = len(writer.pages)
-                writer.append(PdfReader(io.BytesIO(data)))
-                parent = None
-                if caption is not None:
-                    if caption not in parts:
-                        parts[caption] = writer.add_outline_item(title=caption, page_number=first)
-                    parent = parts[caption]
-                writer.add_outline_item(title=title, page_number=first, parent=parent)
-                chapters.append((title, first + 1))
-                print(f"  page {first + 1:4d}  {title}", flush=True)
-            numbers = page_numbers(browser, len(writer.pages))
-            browser.close()
+        context = browser.new_context(viewport={"width": 1100, "height": 1400})
+        for caption, file in toc_entries():
+            page = context.new_page()
+            page.goto(f"{url}/{file}.html", wait_until="load")
+            page.add_style_tag(content=PRINT_CSS)
+            title = page.evaluate(READY)
+            data = page.pdf(format="A4", margin=MARGIN, print_background=True)
+            page.close()
+            first = len(writer.pages)
+            writer.append(PdfReader(io.BytesIO(data)))
+            parent = None
+            if caption is not None:
+                if caption not in parts:
+                    parts[caption] = writer.add_outline_item(title=caption, page_number=first)
+                parent = parts[caption]
+            writer.add_outline_item(title=title, page_number=first, parent=parent)
+            chapters.append((title, first + 1))
+            print(f"  page {first + 1:4d}  {title}", flush=True)
+        context.close()
+        numbers = page_numbers(browser, len(writer.pages))
     finally:
         httpd.shutdown()
     for page, number in zip(writer.pages, numbers.pages):
