@@ -65,3 +65,18 @@ def test_a_schedule_needs_batches_of_known_length(digits):
     unknown = data.training_batches(images, 100, epoch=0).filter(lambda x: True)
     with pytest.raises(ValueError, match="length"):
         training.fit_epochs(model, lambda epoch: unknown, 1, schedule=training.constant_beta(1.0))
+
+
+def test_fit_trains_a_subclass_on_its_own_compute_losses(binary_images):
+    """compute_losses is the override point: book/errata trains the article's squared-error loss through it."""
+    import tensorflow as tf
+
+    class Constant(MLPVAE):
+        def compute_losses(self, x, seed=None):
+            zero = 0.0 * tf.add_n([tf.reduce_sum(v) for v in self.trainable_variables])
+            return {"loss": zero + 7.0, "reconstruction": zero + 7.0, "kl": zero}
+
+    model = Constant(latent_dim=2, hidden=(8,), seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = model.fit(data.evaluation_batches(binary_images, 4), verbose=0).history
+    assert history["loss"] == [7.0]

@@ -39,8 +39,9 @@ class _LatentModel(keras.Model):
     A subclass builds ``self.encoder`` and ``self.decoder`` (Keras functional
     models, so every weight exists as soon as the object does), may replace
     the prior (:meth:`build_prior`, the standard normal by default), says how
-    a ``fit`` batch turns into losses (``_batch_losses``; the batch is trusted,
-    it was checked where it entered), and gets the rest:
+    a ``fit`` batch turns into losses (``_batch_losses``, through the
+    subclass's ``compute_losses``, which checks the batch once and which a
+    subclass may override), and gets the rest:
     :meth:`reparameterize`, ``train_step``/``test_step`` reporting ``loss``,
     ``reconstruction`` and ``kl``, and a ``fit`` that does not ask Keras to
     reshuffle a dataset. :class:`VAE` and :class:`vae.conditional.ConditionalVAE`
@@ -255,7 +256,9 @@ class VAE(_LatentModel):
         return {"loss": reconstruction + self.beta * kl, "reconstruction": reconstruction, "kl": kl}
 
     def _batch_losses(self, data) -> dict[str, tf.Tensor]:
-        return self._elbo_losses(_images_of(data))
+        # Through compute_losses, the override point (book/errata's squared-error model replaces it);
+        # it checks the batch, once.
+        return self.compute_losses(_images_of(data))
 
     def get_config(self) -> dict:
         """The constructor arguments, plus ``architecture``, as plain JSON types."""
@@ -272,11 +275,11 @@ def _float32(tensor):
     return tf.cast(tensor, tf.float32)
 
 
-def _images_of(data) -> tf.Tensor:
-    """``fit`` may hand ``x``, ``(x,)`` or ``(x, y)``; the VAE uses only ``x`` (as float32, unchecked)."""
+def _images_of(data):
+    """``fit`` may hand ``x``, ``(x,)`` or ``(x, y)``; the VAE uses only ``x`` (checked by compute_losses)."""
     if isinstance(data, (tuple, list)):
         data = data[0]
-    return tf.cast(data, tf.float32)
+    return data
 
 
 class ConvVAE(VAE):
@@ -511,9 +514,7 @@ class ConditionalVAE(_LatentModel):
         return {"loss": reconstruction + self.beta * kl, "reconstruction": reconstruction, "kl": kl}
 
     def _batch_losses(self, data) -> dict[str, tf.Tensor]:
-        x, y = _images_and_labels(data)
-        y = tf.one_hot(y, self.num_classes, dtype=tf.float32) if y.dtype.is_integer else tf.cast(y, tf.float32)
-        return self._elbo_losses(tf.cast(x, tf.float32), y)
+        return self.compute_losses(*_images_and_labels(data))  # the override point; it checks the batch once
 
     def get_config(self) -> dict:
         """The constructor arguments as plain JSON types."""
