@@ -55,3 +55,6 @@ EVALUATION = MappingProxyType({
 })
 """The defaults of :func:`vae.evaluation.evaluate` (and of ``python -m vae evaluate``): Burda et
 al.'s k = 5000 importance samples, 50 images and 100 samples decoded at a time, seed 0."""
+
+EVALUATION_SEED_LIMIT = 2**31 - 1
+"""The largest seed :func:`vae.evaluation.evaluate` takes (its batch seeds, seed * 2**32 + batch, are int64)."""

@@ -25,7 +25,7 @@ from vae.checks import check_images, check_int, check_positive_int
 from vae.latent import ACTIVE_UNIT_THRESHOLD, encode_means
 
 DEFAULT_CHUNK_SIZE = defaults.EVALUATION["chunk_size"]  # importance samples decoded at once by evaluate()
-SEED_LIMIT = 2**31 - 1  # evaluate()'s seeds: seed * 2**32 + batch must fit in an int64
+SEED_LIMIT = defaults.EVALUATION_SEED_LIMIT  # evaluate()'s seeds: seed * 2**32 + batch must fit in an int64
 _BATCH_SEED_STRIDE = 2**32
 
 
