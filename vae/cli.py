@@ -27,6 +27,7 @@ from pathlib import Path
 PROGRAM = "python -m vae"
 
 from vae import defaults  # plain Python: the choices and defaults, read without TensorFlow
+from vae.checks import check_int, check_number  # NumPy only; TensorFlow is imported by the image checks
 
 TRAINING, EVALUATION = defaults.TRAINING, defaults.EVALUATION
 
@@ -46,16 +47,18 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
-def _bounded(convert, low, inclusive: bool, description: str):
-    """An argparse type: ``convert(text)`` must be finite and >= ``low`` (or > if not inclusive)."""
+def _checked(convert, check, description: str, **bounds):
+    """An argparse type: ``convert(text)``, held to a check of :mod:`vae.checks` with ``bounds``.
+
+    The bounds are the package's own checks (one rule for the command line
+    and the functions it calls); the message keeps to the command line's
+    words: ``expected a positive integer, got '0'``.
+    """
     def parse(text: str):
         try:
-            value = convert(text)
+            return check(convert(text), "value", **bounds)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {description}, got {text!r}") from None
-        if not (value >= low if inclusive else value > low) or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"expected {description}, got {text!r}")
-        return value
 
     return parse
 
@@ -74,14 +77,21 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+def _words(values) -> str:
+    """``(32, 64)`` as ``"32 64"``, the way the option is typed."""
+    return " ".join(str(value) for value in values)
+
+
 def _add_force(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument("--force", action="store_true", help=help)
 
 
-_positive_int = _bounded(int, 1, True, "a positive integer")
-_seed = _bounded(int, 0, True, "a non-negative integer")
-_nonnegative_float = _bounded(float, 0.0, True, "a finite number >= 0")
-_positive_float = _bounded(float, 0.0, False, "a finite number > 0")
+_positive_int = _checked(int, check_int, "a positive integer", minimum=1)
+_seed = _checked(int, check_int, "a non-negative integer", minimum=0)
+_evaluation_seed = _checked(int, check_int, f"an integer in [0, {defaults.EVALUATION_SEED_LIMIT}]",
+                            minimum=0, maximum=defaults.EVALUATION_SEED_LIMIT)
+_nonnegative_float = _checked(float, check_number, "a finite number >= 0", minimum=0.0)
+_positive_float = _checked(float, check_number, "a finite number > 0", minimum=0.0, strict=True)
 
 
 def _add_model_choice(parser: argparse.ArgumentParser) -> None:
@@ -108,11 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--architecture", choices=defaults.ARCHITECTURES, default=TRAINING["architecture"])
     train.add_argument("--latent-dim", type=_positive_int, default=TRAINING["latent_dim"])
     train.add_argument("--filters", type=_positive_int, nargs=2, metavar=("F1", "F2"),
-                       help="conv: channels of the two stages (default 32 64)")
+                       help="conv: channels of the two stages (default %s)" % _words(defaults.CONV_OPTIONS["filters"]))
     train.add_argument("--hidden", type=_positive_int, nargs="+",
-                       help="conv: one dense width (default 256); mlp: widths of the hidden layers "
-                            "(default 512 256)")
-    train.add_argument("--activation", help="mlp: hidden activation (default relu)")
+                       help=f"conv: one dense width (default {defaults.CONV_OPTIONS['hidden']}); mlp: widths of "
+                            f"the hidden layers (default {_words(defaults.MLP_OPTIONS['hidden'])})")
+    train.add_argument("--activation", help=f"mlp: hidden activation (default {defaults.MLP_OPTIONS['activation']})")
     train.add_argument("--epochs", type=_positive_int, default=TRAINING["epochs"])
     train.add_argument("--batch-size", type=_positive_int, default=TRAINING["batch_size"])
     train.add_argument("--learning-rate", type=_positive_float, default=TRAINING["learning_rate"])
@@ -132,8 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--k", type=_positive_int, default=EVALUATION["k"], help="importance samples per image")
     evaluate.add_argument("--limit", type=_positive_int, help="evaluate only the first N test images")
     evaluate.add_argument("--batch-size", type=_positive_int, default=EVALUATION["batch_size"],
-                          help="test images per batch (memory grows with it; default 50)")
-    evaluate.add_argument("--seed", type=_seed, default=EVALUATION["seed"])
+                          help=f"test images per batch (memory grows with it; default {EVALUATION['batch_size']})")
+    evaluate.add_argument("--seed", type=_evaluation_seed, default=EVALUATION["seed"])
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
     evaluate.add_argument("--record", action="store_true",
                           help="also store the figures in the checkpoint's manifest under 'evaluations'")
@@ -336,7 +346,7 @@ def run_evaluate(args) -> int:
         _refuse_to_overwrite(args, manifest_path, exists=key in recorded,
                              what=f"the evaluation {key} in {manifest_path}")
     fingerprint = evaluation.evaluation_fingerprint(model, images, args.k, args.batch_size,
-                                                    evaluation.DEFAULT_CHUNK_SIZE, args.seed)
+                                                    EVALUATION["chunk_size"], args.seed)
     label = args.model or Path(directory).resolve().name
     partial = args.resume_dir / f"{label}-k{args.k}-n{len(images)}-seed{args.seed}-{fingerprint[:12]}.npz"
     if partial.exists():
