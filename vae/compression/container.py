@@ -38,27 +38,33 @@ def _sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def pack(header: dict, body: bytes) -> bytes:
-    """``header`` (JSON-able) and ``body`` as one file, with length and checksums added."""
+def pack(header: dict, body: bytes, magic: bytes = MAGIC) -> bytes:
+    """``header`` (JSON-able) and ``body`` as one file, with length and checksums added.
+
+    ``magic`` names the format: the bits-back files of chapter 9 by default;
+    :mod:`vae.lossy.container` passes its own.
+    """
     header = {**header, "format_version": FORMAT_VERSION, "body_bytes": len(body), "body_sha256": _sha256(body)}
     encoded = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
-    return MAGIC + _LENGTH.pack(len(encoded)) + encoded + _LENGTH.pack(zlib.crc32(encoded)) + body
+    return magic + _LENGTH.pack(len(encoded)) + encoded + _LENGTH.pack(zlib.crc32(encoded)) + body
 
 
-def unpack(blob: bytes) -> tuple[dict, bytes]:
+def unpack(blob: bytes, magic: bytes = MAGIC, kind: str = "VAE bits-back") -> tuple[dict, bytes]:
     """Split a file made by :func:`pack` into ``(header, body)``, checking everything.
+
+    ``magic`` and ``kind`` name the format (``kind`` is how messages call it).
 
     Raises:
         CompressionError: not a file of this format, a newer version, a
             damaged header, or a body that is truncated, too long or corrupted.
     """
     blob = bytes(blob)
-    if not blob.startswith(MAGIC):
-        raise CompressionError("not a VAE bits-back file (bad magic bytes)")
-    start = len(MAGIC) + _LENGTH.size
+    if not blob.startswith(magic):
+        raise CompressionError(f"not a {kind} file (bad magic bytes)")
+    start = len(magic) + _LENGTH.size
     if len(blob) < start:
         raise CompressionError("truncated file: the header is incomplete")
-    (length,) = _LENGTH.unpack_from(blob, len(MAGIC))
+    (length,) = _LENGTH.unpack_from(blob, len(magic))
     if length > MAX_HEADER_BYTES or len(blob) < start + length + _LENGTH.size:
         raise CompressionError("truncated or damaged file: the header is incomplete")
     encoded = blob[start:start + length]
@@ -73,7 +79,7 @@ def unpack(blob: bytes) -> tuple[dict, bytes]:
             or not isinstance(header.get("body_sha256"), str):
         raise CompressionError("damaged file: the header lacks the body's length and checksum")
     if header.get("format_version") != FORMAT_VERSION:
-        raise CompressionError(f"unsupported format version {header.get('format_version')!r} "
+        raise CompressionError(f"unsupported {kind} format version {header.get('format_version')!r} "
                                f"(this package reads version {FORMAT_VERSION})")
     body = blob[start + length + _LENGTH.size:]
     if len(body) != header["body_bytes"]:
@@ -83,3 +89,9 @@ def unpack(blob: bytes) -> tuple[dict, bytes]:
     if _sha256(body) != header["body_sha256"]:
         raise CompressionError("corrupted file: the body's SHA-256 does not match the header")
     return header, body
+
+
+def header_bytes(blob: bytes, magic: bytes = MAGIC) -> int:
+    """Bytes of a file made by :func:`pack` outside its body (magic, length, header, CRC)."""
+    (length,) = _LENGTH.unpack_from(blob, len(magic))
+    return len(magic) + 2 * _LENGTH.size + length

@@ -21,22 +21,12 @@ Introduced in chapter 11.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import struct
-import zlib
-
+from vae.compression import container as checked_file
 from vae.compression.container import MAGIC as LOSSLESS_MAGIC
 from vae.compression.container import CompressionError
 
 MAGIC = b"VAELOSSY"
-FORMAT_VERSION = 1
-_LENGTH = struct.Struct("<I")
-MAX_HEADER_BYTES = 1 << 20
-
-
-def _sha256(content: bytes) -> str:
-    return hashlib.sha256(content).hexdigest()
+KIND = "VAE lossy"
 
 
 def pack(header: dict, body: bytes) -> bytes:
@@ -44,10 +34,7 @@ def pack(header: dict, body: bytes) -> bytes:
 
     Introduced in chapter 11.
     """
-    header = {**header, "lossy": True, "format_version": FORMAT_VERSION, "body_bytes": len(body),
-              "body_sha256": _sha256(body)}
-    encoded = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
-    return MAGIC + _LENGTH.pack(len(encoded)) + encoded + _LENGTH.pack(zlib.crc32(encoded)) + body
+    return checked_file.pack({**header, "lossy": True}, body, magic=MAGIC)
 
 
 def unpack(blob: bytes) -> tuple[dict, bytes]:
@@ -63,39 +50,12 @@ def unpack(blob: bytes) -> tuple[dict, bytes]:
     if blob.startswith(LOSSLESS_MAGIC):
         raise CompressionError("this is a lossless bits-back file (chapter 9), not a lossy one: "
                                "decompress it with vae.compression.decompress")
-    if not blob.startswith(MAGIC):
-        raise CompressionError("not a VAE lossy file (bad magic bytes)")
-    start = len(MAGIC) + _LENGTH.size
-    if len(blob) < start:
-        raise CompressionError("truncated file: the header is incomplete")
-    (length,) = _LENGTH.unpack_from(blob, len(MAGIC))
-    if length > MAX_HEADER_BYTES or len(blob) < start + length + _LENGTH.size:
-        raise CompressionError("truncated or damaged file: the header is incomplete")
-    encoded = blob[start:start + length]
-    (crc,) = _LENGTH.unpack_from(blob, start + length)
-    if zlib.crc32(encoded) != crc:
-        raise CompressionError("damaged file: the header's CRC-32 does not match")
-    try:
-        header = json.loads(encoded)
-    except ValueError:
-        raise CompressionError("damaged file: the header is not valid JSON") from None
-    if not isinstance(header, dict) or not isinstance(header.get("body_bytes"), int) \
-            or not isinstance(header.get("body_sha256"), str) or header.get("lossy") is not True:
-        raise CompressionError("damaged file: the header lacks the lossy flag or the body's length and checksum")
-    if header.get("format_version") != FORMAT_VERSION:
-        raise CompressionError(f"unsupported lossy format version {header.get('format_version')!r} "
-                               f"(this package reads version {FORMAT_VERSION})")
-    body = blob[start + length + _LENGTH.size:]
-    if len(body) != header["body_bytes"]:
-        kind = "truncated" if len(body) < header["body_bytes"] else "over-long"
-        raise CompressionError(f"{kind} file: the body has {len(body)} bytes, the header says "
-                               f"{header['body_bytes']}")
-    if _sha256(body) != header["body_sha256"]:
-        raise CompressionError("corrupted file: the body's SHA-256 does not match the header")
+    header, body = checked_file.unpack(blob, magic=MAGIC, kind=KIND)
+    if header.get("lossy") is not True:
+        raise CompressionError("damaged file: the header lacks the lossy flag")
     return header, body
 
 
 def header_bytes(blob: bytes) -> int:
     """Bytes of a lossy file outside its body (magic, length, header, CRC). Introduced in chapter 11."""
-    (length,) = _LENGTH.unpack_from(blob, len(MAGIC))
-    return len(MAGIC) + 2 * _LENGTH.size + length
+    return checked_file.header_bytes(blob, magic=MAGIC)
