@@ -1,4 +1,4 @@
-"""Command line: ``python -m vae train | evaluate | sample | compress | decompress | grade``.
+"""Command line: ``python -m vae train | train-codec | evaluate | sample | compress | decompress | grade``.
 
 Bad arguments exit with status 2 and one line on standard error; a failure
 while working (a corrupt checkpoint, say) exits with status 1 and one line;
@@ -135,6 +135,26 @@ def build_parser() -> argparse.ArgumentParser:
                        help="cosine: decay to 1%% of --learning-rate over the run")
     train.add_argument("--precision", choices=defaults.PRECISIONS, default=TRAINING["precision"],
                        help="mixed_bfloat16: compute in bfloat16, keep weights and losses in float32")
+
+    codec = defaults.CODEC_TRAINING
+    train_codec = commands.add_parser(
+        "train-codec", help="train a learned lossy codec on grey MNIST digits (resumable)",
+        description="Train a scale-hyperprior codec (chapter 10) on the grey MNIST training digits with the "
+                    "loss bits/pixel + LMBDA * MSE on grey levels 0..255. The run saves a resume state after "
+                    "every epoch: run the same command again to continue a run that was stopped.")
+    train_codec.add_argument("--name", required=True, help="the run's name; its state goes to runs/NAME")
+    train_codec.add_argument("--run-dir", type=Path, help="folder for the resume state (default runs/NAME)")
+    train_codec.add_argument("--out", type=Path, help="folder for the final checkpoint (default: the run folder)")
+    _add_force(train_codec, "overwrite a finished checkpoint in the --out folder (default: the run folder)")
+    train_codec.add_argument("--lmbda", type=_positive_float, required=True,
+                             help="weight of the distortion (MSE on 0..255) against the rate (bits/pixel)")
+    for option in ("channels", "hyper_channels", "filters", "hyper_filters", "epochs", "batch_size"):
+        train_codec.add_argument("--" + option.replace("_", "-"), type=_positive_int, default=codec[option])
+    train_codec.add_argument("--learning-rate", type=_positive_float, default=codec["learning_rate"])
+    train_codec.add_argument("--learning-rate-schedule", choices=defaults.LEARNING_RATE_SCHEDULES,
+                             default=codec["learning_rate_schedule"],
+                             help="cosine: decay to 1%% of --learning-rate over the run")
+    train_codec.add_argument("--seed", type=_seed, default=codec["seed"])
 
     evaluate = commands.add_parser("evaluate", help="test ELBO, importance-weighted NLL, active units",
                                    description="Evaluate a model on the fixed binarized MNIST test set.")
@@ -329,6 +349,33 @@ def run_train(args) -> int:
           f"({manifest['images_per_second']:.0f} images/s); test loss {metrics['val_loss']:.2f} nats "
           f"(reconstruction {metrics['val_reconstruction']:.2f}, KL {metrics['val_kl']:.2f}); "
           f"checkpoint in {args.out or run_dir}")
+    return 0
+
+
+def run_train_codec(args) -> int:
+    from tqdm.auto import tqdm
+
+    from vae import training
+    from vae.lossy.training import CodecTrainConfig, train_codec
+
+    run_dir = args.run_dir or Path("runs") / args.name
+    _refuse_a_finished_checkpoint(args, args.out or run_dir)
+    config = CodecTrainConfig(
+        lmbda=args.lmbda, channels=args.channels, hyper_channels=args.hyper_channels, filters=args.filters,
+        hyper_filters=args.hyper_filters, epochs=args.epochs, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, learning_rate_schedule=args.learning_rate_schedule, seed=args.seed)
+    with tqdm(total=config.epochs, desc=f"training {args.name}", unit="epoch", file=sys.stderr,
+              disable=None) as bar:
+        def progress(record):
+            bar.update(record["epoch"] - bar.n)
+            bar.set_postfix(bpp=f"{record['val_bpp']:.3f}", psnr=f"{record['val_psnr']:.2f}")
+
+        _, manifest = train_codec(config, run_dir, command=training.command_line(args.argv),
+                                  export_dir=args.out, progress=progress)
+    metrics = manifest["metrics"]
+    print(f"trained {args.name}: {manifest['epochs']} epochs in {manifest['seconds']:.0f} s "
+          f"({manifest['images_per_second']:.0f} images/s); test digits {metrics['val_bpp']:.3f} bits/pixel "
+          f"at {metrics['val_psnr']:.2f} dB (noisy latents rounded); checkpoint in {args.out or run_dir}")
     return 0
 
 
@@ -543,7 +590,7 @@ def run_grade(args) -> int:
     return 0 if all(result.passed for result in results) else 1
 
 
-COMMANDS = {"train": run_train, "evaluate": run_evaluate, "sample": run_sample, "compress": run_compress,
+COMMANDS = {"train": run_train, "train-codec": run_train_codec, "evaluate": run_evaluate, "sample": run_sample, "compress": run_compress,
             "decompress": run_decompress, "grade": run_grade}
 
 

@@ -58,3 +58,20 @@ al.'s k = 5000 importance samples, 50 images and 100 samples decoded at a time, 
 
 EVALUATION_SEED_LIMIT = 2**31 - 1
 """The largest seed :func:`vae.evaluation.evaluate` takes (its batch seeds, seed * 2**32 + batch, are int64)."""
+
+CODEC_TRAINING = MappingProxyType({
+    "channels": 16,
+    "hyper_channels": 8,
+    "filters": 64,
+    "hyper_filters": 32,
+    "epochs": 10,
+    "batch_size": 32,
+    "learning_rate": 1e-3,
+    "learning_rate_schedule": "constant",
+    "seed": 0,
+    "validation_images": 1000,
+})
+"""The defaults of :class:`vae.lossy.training.CodecTrainConfig` (and of ``python -m vae train-codec``)."""
+
+LOSSY_CHECKPOINTS = "lossy"
+"""The folder under ``vae/checkpoints/`` holding the shipped learned codecs, one folder each."""

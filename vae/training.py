@@ -23,7 +23,6 @@ import hashlib
 import json
 import platform
 import shlex
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -33,7 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vae import checkpoint, data, defaults
+from vae import checkpoint, data, defaults, resume
 from vae.checks import check_int, check_number, check_positive_int
 from vae.models import VAE, build_model
 
@@ -247,7 +246,8 @@ def new_model(config: TrainConfig, steps_per_epoch: int | None = None,
         with (strategy or tf.distribute.get_strategy()).scope():
             model = build_model(config.model_config())
             steps = steps_per_epoch or _steps_per_epoch(data.SPLIT_SIZES["train"], config.batch_size)
-            model.compile(optimizer=keras.optimizers.Adam(_learning_rate(config, steps)))
+            model.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(
+                config.learning_rate_schedule, config.learning_rate, config.epochs, steps)))
             model.optimizer.build(model.trainable_variables)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
@@ -259,59 +259,28 @@ def _steps_per_epoch(images: int, batch_size: int) -> int:
     return -(-images // batch_size)
 
 
-def _learning_rate(config: TrainConfig, steps_per_epoch: int):
-    """Adam's step size for ``config``: a number, or a schedule of the step count.
+def learning_rate_schedule(name: str, learning_rate: float, epochs: int, steps_per_epoch: int):
+    """Adam's step size: a number (``name="constant"``), or a cosine decay over the run's steps.
 
-    The cosine schedule reads the optimizer's own step counter, which the
-    resume state saves, so a resumed run continues the same curve.
+    The cosine schedule ends at ``FINAL_LEARNING_RATE_FRACTION`` of
+    ``learning_rate`` after ``epochs * steps_per_epoch`` steps. It reads the
+    optimizer's own step counter, which the resume state saves, so a resumed
+    run continues the same curve.
 
     Introduced in chapter 5.
     """
-    if config.learning_rate_schedule == "constant":
-        return config.learning_rate
-    total_steps = config.epochs * check_positive_int(steps_per_epoch, "steps_per_epoch")
-    return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=total_steps,
+    if name not in LEARNING_RATE_SCHEDULES:
+        raise ValueError(f"learning_rate_schedule must be one of {LEARNING_RATE_SCHEDULES}, got {name!r}")
+    if name == "constant":
+        return learning_rate
+    total_steps = epochs * check_positive_int(steps_per_epoch, "steps_per_epoch")
+    return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=total_steps,
                                                   alpha=FINAL_LEARNING_RATE_FRACTION)
 
 
 def beta_schedule(config: TrainConfig) -> BetaSchedule:
     """The β schedule a config asks for. Introduced in chapter 8."""
     return linear_kl_warmup(config.kl_warmup_epochs, config.beta)
-
-
-# -- resume state --------------------------------------------------------------------
-LATEST_FILE = "latest.json"
-
-
-def _save_state(model: VAE, run_dir: Path, progress: dict) -> None:
-    """Write a complete resume state in a new folder, then point latest.json at it."""
-    state_dir = run_dir / f"state-{progress['epochs_done']:04d}"
-    if state_dir.exists():
-        shutil.rmtree(state_dir)
-    state_dir.mkdir(parents=True)
-    checkpoint.save_weights_atomic(model, state_dir / checkpoint.WEIGHTS_FILE)
-    optimizer_store: dict = {}
-    model.optimizer.save_own_variables(optimizer_store)
-    np.savez(state_dir / "optimizer.npz", **optimizer_store)
-    np.save(state_dir / "noise_state.npy", np.asarray(model.seed_generator.state.numpy()))
-    checkpoint.write_json_atomic(state_dir / "progress.json", progress)
-    checkpoint.write_json_atomic(run_dir / LATEST_FILE, {"state": state_dir.name})
-    for old in run_dir.glob("state-*"):
-        if old != state_dir:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-def _load_state(model: VAE, run_dir: Path) -> dict | None:
-    """Restore the last finished epoch into ``model``; None if the run is new."""
-    pointer = run_dir / LATEST_FILE
-    if not pointer.is_file():
-        return None
-    state_dir = run_dir / json.loads(pointer.read_text())["state"]
-    checkpoint.load_weights_into(model, state_dir / checkpoint.WEIGHTS_FILE)
-    with np.load(state_dir / "optimizer.npz", allow_pickle=False) as store:
-        model.optimizer.load_own_variables({key: store[key] for key in store.files})
-    model.seed_generator.state.assign(np.load(state_dir / "noise_state.npy", allow_pickle=False))
-    return json.loads((state_dir / "progress.json").read_text())
 
 
 # -- the training run ----------------------------------------------------------------
@@ -360,7 +329,7 @@ def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
         test_images, _ = data.binarized_test_set()
     steps_per_epoch = _steps_per_epoch(len(train_images), config.batch_size)
     model = new_model(config, steps_per_epoch, strategy)
-    state = _load_state(model, run_dir) or {"epochs_done": 0, "history": [], "seconds": 0.0, "cpu_seconds": 0.0}
+    state = resume.load_state(model, run_dir, checkpoint.load_weights_into) or {"epochs_done": 0, "history": [], "seconds": 0.0, "cpu_seconds": 0.0}
     pixels = tf.constant(np.asarray(train_images, dtype=np.float32))  # one copy shared by every epoch
     clock = {}
 
@@ -372,7 +341,7 @@ def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
         state = {"epochs_done": record["epoch"], "history": state["history"] + [record],
                  "seconds": state["seconds"] + time.perf_counter() - clock["wall"],
                  "cpu_seconds": state["cpu_seconds"] + time.process_time() - clock["cpu"]}
-        _save_state(model, run_dir, state)
+        resume.save_state(model, run_dir, state, checkpoint.save_weights_atomic)
         if progress is not None:
             progress(record)
 

@@ -1,6 +1,6 @@
 """Lossy compression of grey digits: a learned transform codec (a VAE with a uniform posterior).
 
-Chapter 11 explains the method; the modules are small, one job each:
+Chapter 10 explains the method; the modules are small, one job each:
 
 - :mod:`vae.lossy.transforms`: the analysis, synthesis and hyper-transforms (Keras);
 - :mod:`vae.lossy.entropy_models`: the factorized density, the Gaussian conditional, the scale ladder;

@@ -1,6 +1,6 @@
 """Classical lossy image codecs through Pillow: JPEG, WebP, AVIF and JPEG 2000, on the same grey digits.
 
-Fairness rules (chapter 11):
+Fairness rules (chapter 10):
 
 * each codec runs at its strongest setting: JPEG with optimized Huffman
   tables, baseline or progressive, whichever file is smaller (they decode
@@ -20,7 +20,7 @@ Fairness rules (chapter 11):
 :func:`per_digit_sizes` codes each digit as its own file instead, to show
 what headers cost. Which codecs this Pillow can write: :func:`available_codecs`.
 
-Introduced in chapter 11.
+Introduced in chapter 10.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ _FEATURES = {"JPEG": "jpg", "WebP": "webp", "AVIF": "avif", "JPEG 2000": "jpg_20
 
 
 def available_codecs() -> list[str]:
-    """The codecs of :data:`SWEEPS` that this Pillow can write and read. Introduced in chapter 11."""
+    """The codecs of :data:`SWEEPS` that this Pillow can write and read. Introduced in chapter 10."""
     return [name for name, feature in _FEATURES.items() if features.check(feature)]
 
 
@@ -78,7 +78,7 @@ def _decode(content: bytes) -> np.ndarray:
 def mosaics(images, per_side: int = 10) -> list[np.ndarray]:
     """uint8 grey mosaics of ``per_side × per_side`` digits (row-major), the last one only as tall as needed.
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
     grey = np.rint(grey_images(images)[..., 0] * 255).astype(np.uint8)
     sheets = []
@@ -121,7 +121,7 @@ def code_mosaics(images, codec: str, parameter, per_side: int = 10) -> dict:
         ``{"codec", "parameter", "bytes" (all files), "files", "bpp", "psnr" (mean per-digit dB),
         "mse" (0..255), "psnr_of_mean_mse", "reconstruction" float32 (count, 28, 28, 1)}``.
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
     original = grey_images(images)[..., 0]
     files = [_encode(Image.fromarray(sheet), codec, parameter) for sheet in mosaics(images, per_side)]
@@ -134,7 +134,7 @@ def code_mosaics(images, codec: str, parameter, per_side: int = 10) -> dict:
 
 def sweep(images, codec: str, parameters=None, per_side: int = 10) -> list[dict]:
     """:func:`code_mosaics` at every setting of ``parameters`` (default :data:`SWEEPS` ``[codec]``),
-    without the reconstructions, sorted by rate. Introduced in chapter 11."""
+    without the reconstructions, sorted by rate. Introduced in chapter 10."""
     points = []
     for parameter in (SWEEPS[codec] if parameters is None else parameters):
         point = code_mosaics(images, codec, parameter, per_side)
@@ -144,7 +144,7 @@ def sweep(images, codec: str, parameters=None, per_side: int = 10) -> list[dict]
 
 
 def per_digit_sizes(images, codec: str, parameter) -> dict:
-    """Each digit as its own file: ``{"sizes" int (count,) bytes, "bpp", "psnr", "mse", ...}``. Introduced in chapter 11."""
+    """Each digit as its own file: ``{"sizes" int (count,) bytes, "bpp", "psnr", "mse", ...}``. Introduced in chapter 10."""
     original = grey_images(images)[..., 0]
     grey = np.rint(original * 255).astype(np.uint8)
     files = [_encode(Image.fromarray(digit), codec, parameter) for digit in grey]
@@ -156,7 +156,7 @@ def per_digit_sizes(images, codec: str, parameter) -> dict:
 
 def rate_at_psnr(points: list[dict], psnr: float) -> float | None:
     """The bpp a sweep needs for a mean PSNR of ``psnr`` dB, interpolated in (PSNR, log bpp);
-    None outside the sweep's range. Introduced in chapter 11."""
+    None outside the sweep's range. Introduced in chapter 10."""
     ordered = sorted(points, key=lambda p: p["psnr"])
     quality = np.array([p["psnr"] for p in ordered])
     log_rate = np.log([p["bpp"] for p in ordered])

@@ -10,7 +10,7 @@ logs into a percentage::
 Negative means the test curve needs fewer bits than the anchor at the same
 PSNR: -50 % is half the rate. Each curve needs at least 4 points (a cubic).
 
-Introduced in chapter 11.
+Introduced in chapter 10.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def bd_rate(anchor_rate, anchor_psnr, test_rate, test_psnr) -> float:
     Raises:
         ValueError: fewer than 4 points, non-positive rates, or curves whose PSNR ranges do not overlap.
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
     anchor = _cubic_of_log_rate(anchor_rate, anchor_psnr)
     test = _cubic_of_log_rate(test_rate, test_psnr)
@@ -55,5 +55,5 @@ def bd_rate(anchor_rate, anchor_psnr, test_rate, test_psnr) -> float:
 
 
 def overlap(anchor_psnr, test_psnr) -> tuple[float, float]:
-    """The PSNR interval (dB) over which :func:`bd_rate` compares the two curves. Introduced in chapter 11."""
+    """The PSNR interval (dB) over which :func:`bd_rate` compares the two curves. Introduced in chapter 10."""
     return float(max(np.min(anchor_psnr), np.min(test_psnr))), float(min(np.max(anchor_psnr), np.max(test_psnr)))

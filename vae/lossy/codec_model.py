@@ -27,7 +27,7 @@ Public contract:
 * ``rate_distortion(x, training)`` -> dict of per-batch means;
 * ``get_config()``/``from_config`` and :func:`save_codec`/:func:`load_codec`.
 
-Introduced in chapter 11.
+Introduced in chapter 10.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class LearnedCodec(keras.Model):
         lmbda: λ, the weight of the distortion (MSE on 0..255) against the rate (bits per pixel).
         seed: seed of the training noise.
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
 
     architecture = "hyperprior"
@@ -190,7 +190,7 @@ class LearnedCodec(keras.Model):
 def psnr(original, reconstruction) -> np.ndarray:
     """PSNR in dB (peak 1) of each image: ``(n,)`` float64 for images ``(n, 28, 28[, 1])`` in [0, 1].
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
     a = np.asarray(original, np.float64).reshape(len(original), -1)
     b = np.asarray(reconstruction, np.float64).reshape(len(reconstruction), -1)

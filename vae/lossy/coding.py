@@ -21,7 +21,7 @@ an integer or an exact dyadic float, so its reconstruction equals the
 encoder's bit for bit, on any machine and thread count; the header's
 SHA-256 of the encoder's reconstruction checks it.
 
-Introduced in chapter 11.
+Introduced in chapter 10.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class Encoded:
         bits: float64 ``(count,)`` information content of each image under the tables (z and y), in bits.
         clipped: how many latents were clipped to their table's support.
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
 
     blob: bytes
@@ -64,7 +64,7 @@ class Encoded:
 class Decompressed:
     """What :meth:`LossyCodec.decompress` returns: ``images`` float32 ``(count, 28, 28, 1)`` and the ``header``.
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
 
     images: np.ndarray
@@ -80,7 +80,7 @@ def grey_images(images) -> np.ndarray:
     Raises:
         ValueError: another shape, no images, or values out of range.
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
     array = np.asarray(images)
     if array.ndim == 3:
@@ -115,7 +115,7 @@ class LossyCodec:
         lmbda: the model's λ, written into the header.
         batch_size: images per batch for the analysis transforms.
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
 
     def __init__(self, model, tables: CodecTables, name: str, weights_sha256: str, tables_sha256: str,
@@ -271,7 +271,7 @@ class LossyCodec:
 
 
 def read_header(blob: bytes) -> dict:
-    """The checked header of a lossy file (raises :class:`CompressionError` if damaged). Introduced in chapter 11."""
+    """The checked header of a lossy file (raises :class:`CompressionError` if damaged). Introduced in chapter 10."""
     header, _ = container.unpack(blob)
     return header
 
@@ -279,7 +279,7 @@ def read_header(blob: bytes) -> dict:
 def rates(blob: bytes) -> dict:
     """Bits per pixel of a lossy file: ``{"total": whole file, "payload": coded words only, "header_bytes"}``.
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
     header = read_header(blob)
     pixels = header["count"] * PIXELS

@@ -16,7 +16,7 @@ lossless bits-back file (:mod:`vae.compression`) is recognised by its magic
 and refused with a sentence saying which decoder it needs. Errors are
 :class:`vae.compression.CompressionError`.
 
-Introduced in chapter 11.
+Introduced in chapter 10.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ KIND = "VAE lossy"
 def pack(header: dict, body: bytes) -> bytes:
     """``header`` (JSON-able) and ``body`` as one file; adds ``lossy``, the version, the body's length and SHA-256.
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
     return checked_file.pack({**header, "lossy": True}, body, magic=MAGIC)
 
@@ -44,7 +44,7 @@ def unpack(blob: bytes) -> tuple[dict, bytes]:
         CompressionError: a lossless file, not a file of this format, a newer
             version, a damaged header, or a truncated, over-long or corrupted body.
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
     blob = bytes(blob)
     if blob.startswith(LOSSLESS_MAGIC):
@@ -57,5 +57,5 @@ def unpack(blob: bytes) -> tuple[dict, bytes]:
 
 
 def header_bytes(blob: bytes) -> int:
-    """Bytes of a lossy file outside its body (magic, length, header, CRC). Introduced in chapter 11."""
+    """Bytes of a lossy file outside its body (magic, length, header, CRC). Introduced in chapter 10."""
     return checked_file.header_bytes(blob, magic=MAGIC)

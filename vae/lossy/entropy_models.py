@@ -16,7 +16,7 @@ its rate in bits.
 * :class:`ScaleLadder`: the fixed, finite set of scales the coder uses for
   the Gaussian conditional, and the map from a predicted log σ to its index.
 
-Introduced in chapter 11.
+Introduced in chapter 10.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class FactorizedDensity(keras.layers.Layer):
     Calling it on a float tensor ``(..., channels)`` returns the likelihoods
     ``c(y + ½) - c(y - ½)``, same shape, in (0, 1].
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
 
     def __init__(self, channels: int, filters=(3, 3, 3), init_scale: float = 10.0, **kwargs):
@@ -113,7 +113,7 @@ class FactorizedDensity(keras.layers.Layer):
 
 
 def standard_normal_cdf(x):
-    """Φ(x) through ``erfc``, accurate far into the lower tail. Introduced in chapter 11."""
+    """Φ(x) through ``erfc``, accurate far into the lower tail. Introduced in chapter 10."""
     return 0.5 * tf.math.erfc(-x / math.sqrt(2.0))
 
 
@@ -121,7 +121,7 @@ def gaussian_likelihood(y, scale):
     """Mass of ``[y - ½, y + ½]`` under N(0, scale²): ``(...)`` floats, same shape as ``y``.
 
     Computed on ``-|y|`` (the lower tail) for precision; floored at
-    :data:`LIKELIHOOD_FLOOR`. Introduced in chapter 11.
+    :data:`LIKELIHOOD_FLOOR`. Introduced in chapter 10.
     """
     values = -tf.abs(y)
     upper = standard_normal_cdf((values + 0.5) / scale)
@@ -141,7 +141,7 @@ class ScaleLadder:
     Training clips log σ to ``[log_min, log_max]`` too, so training and coding
     agree on the range.
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
 
     minimum: float = 0.11

@@ -27,7 +27,7 @@ The quantized network differs from the float one it comes from by about
 ``2**-WEIGHT_BITS`` per weight: negligible for the rate and the distortion,
 and the codec reports what this exact network reconstructs.
 
-Introduced in chapter 11.
+Introduced in chapter 10.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def quantize(network) -> list[dict]:
         ValueError: a layer that cannot run exactly, or weights so large
             that a convolution's sums could exceed float64's exact range.
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
     ops = []
     for op in _layer_ops(network):
@@ -119,7 +119,7 @@ def run(ops: list[dict], inputs) -> np.ndarray:
         float64 ``(n, h', w', c')``: the last layer's outputs, multiples of
         ``2**-ACTIVATION_BITS``, identical on every machine and thread count.
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
     x = np.clip(np.asarray(inputs, np.float64), -ACTIVATION_LIMIT, ACTIVATION_LIMIT)
     unit = 2.0 ** -WEIGHT_BITS

@@ -11,7 +11,7 @@ A codec checkpoint is a folder holding::
 the config, so the codec keeps its own two functions here and reuses the
 atomic writers, the hashing and :class:`vae.checkpoint.CheckpointError`.
 
-Introduced in chapter 11.
+Introduced in chapter 10.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ MANIFEST_FILE = checkpoint.MANIFEST_FILE
 def save_weights_atomic(model: LearnedCodec, path) -> str:
     """The model's own weights (never the optimizer's) to ``path`` atomically; returns the SHA-256.
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
     bare = LearnedCodec.from_config(model.get_config())
     bare.set_weights(model.get_weights())
@@ -45,7 +45,7 @@ def save_weights_atomic(model: LearnedCodec, path) -> str:
 def load_weights_into(model: LearnedCodec, path) -> None:
     """Load a file written by :func:`save_weights_atomic` into ``model`` (compiled or not).
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
     bare = LearnedCodec.from_config(model.get_config())
     bare.load_weights(path)
@@ -58,7 +58,7 @@ def save_codec(model: LearnedCodec, directory, manifest: dict, tables: CodecTabl
     Returns:
         the manifest as written (with ``model``, ``weights_sha256``, ``tables_sha256``).
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
     directory = Path(directory)
     digest = save_weights_atomic(model, directory / WEIGHTS_FILE)
@@ -87,7 +87,7 @@ def load_codec(directory) -> tuple[LearnedCodec, CodecTables, dict]:
         CheckpointError: a missing file, or a weights or tables file whose
             SHA-256 differs from the manifest's.
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
     directory = Path(directory)
     manifest = checkpoint.read_manifest(directory)

@@ -25,7 +25,7 @@ Every table holds ``2**PRECISION_BITS`` counts, at least 1 per symbol.
 The file also keeps the decoder's networks in integer form (:mod:`vae.lossy.exact`),
 so the whole decoding path depends only on integers.
 
-Introduced in chapter 11.
+Introduced in chapter 10.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def integer_counts(probabilities: np.ndarray, precision_bits: int = PRECISION_BI
     """Turn probabilities ``(n,)`` into int32 counts ``>= 1`` summing to ``2**precision_bits``.
 
     Each symbol gets 1 plus its share of the rest (floor), and what rounding
-    left over goes to the most probable symbol. Introduced in chapter 11.
+    left over goes to the most probable symbol. Introduced in chapter 10.
     """
     p = np.asarray(probabilities, np.float64)
     total = 1 << precision_bits
@@ -72,7 +72,7 @@ class Table:
         offsets: int32 ``(tables + 1,)``: table ``t`` is ``counts[offsets[t]:offsets[t+1]]``.
         lower: int32 ``(tables,)``: the integer that symbol 0 of table ``t`` stands for.
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
 
     counts: np.ndarray
@@ -109,7 +109,7 @@ def _support(pmf: np.ndarray, tail_mass: float) -> tuple[int, int]:
 
 
 def factorized_tables(density, radius: int = Z_RADIUS, tail_mass: float = TAIL_MASS) -> Table:
-    """One integer table per channel of a :class:`~vae.lossy.entropy_models.FactorizedDensity`. Introduced in chapter 11."""
+    """One integer table per channel of a :class:`~vae.lossy.entropy_models.FactorizedDensity`. Introduced in chapter 10."""
     pmf = density.integer_pmf(radius)
     tables, lower = [], []
     for channel in pmf:
@@ -124,7 +124,7 @@ def _normal_cdf(x: float) -> float:
 
 
 def gaussian_tables(ladder: ScaleLadder) -> Table:
-    """One integer table per ladder level: N(0, σ²) convolved with U(-½, ½), over ``-K..K``. Introduced in chapter 11."""
+    """One integer table per ladder level: N(0, σ²) convolved with U(-½, ½), over ``-K..K``. Introduced in chapter 10."""
     tables, lower = [], []
     for log_scale in ladder.log_scales:
         scale = math.exp(log_scale)
@@ -147,7 +147,7 @@ class CodecTables:
         hyper_synthesis, synthesis: the decoder networks as quantized ops (:func:`vae.lossy.exact.quantize`).
         meta: shapes and constants (JSON-able).
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
 
     z: Table
@@ -206,7 +206,7 @@ class CodecTables:
 def derive_tables(model) -> CodecTables:
     """Derive the integer tables and networks of a trained :class:`~vae.lossy.codec_model.LearnedCodec`.
 
-    Deterministic given the weights; run once at export. Introduced in chapter 11.
+    Deterministic given the weights; run once at export. Introduced in chapter 10.
     """
     ladder = model.ladder
     meta = {"precision_bits": PRECISION_BITS, "weight_bits": exact.WEIGHT_BITS,

@@ -11,14 +11,13 @@ and writes the checkpoint (:func:`vae.lossy.storage.save_codec`) with a
 manifest recording the config, the data, the time and the last epoch's
 metrics (``val_`` ones on rounded latents of test digits).
 
-Introduced in chapter 11.
+Introduced in chapter 10.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -27,13 +26,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vae import checkpoint, data
+from vae import checkpoint, data, defaults, resume
 from vae.checks import check_int, check_number
 from vae.lossy import storage
 from vae.lossy.codec_model import LearnedCodec
-from vae.training import fit_epochs, versions
+from vae.training import fit_epochs, learning_rate_schedule, versions
 
-LATEST_FILE = "latest.json"
+_DEFAULT = defaults.CODEC_TRAINING
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,23 +44,25 @@ class CodecTrainConfig:
         channels, hyper_channels, filters, hyper_filters: the model's sizes (:class:`LearnedCodec`).
         epochs: passes over the training digits.
         batch_size: images per step.
-        learning_rate: Adam's step size.
+        learning_rate: Adam's (initial) step size.
+        learning_rate_schedule: "constant" or "cosine" (:func:`vae.training.learning_rate_schedule`).
         seed: seeds the weights, the shuffling and the noise.
         validation_images: test digits measured after every epoch (the first ones).
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
 
     lmbda: float = 0.01
-    channels: int = 16
-    hyper_channels: int = 8
-    filters: int = 64
-    hyper_filters: int = 32
-    epochs: int = 10
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    seed: int = 0
-    validation_images: int = 1000
+    channels: int = _DEFAULT["channels"]
+    hyper_channels: int = _DEFAULT["hyper_channels"]
+    filters: int = _DEFAULT["filters"]
+    hyper_filters: int = _DEFAULT["hyper_filters"]
+    epochs: int = _DEFAULT["epochs"]
+    batch_size: int = _DEFAULT["batch_size"]
+    learning_rate: float = _DEFAULT["learning_rate"]
+    learning_rate_schedule: str = _DEFAULT["learning_rate_schedule"]
+    seed: int = _DEFAULT["seed"]
+    validation_images: int = _DEFAULT["validation_images"]
 
     def __post_init__(self):
         check_number(self.lmbda, "lmbda", strict=True)
@@ -70,6 +71,9 @@ class CodecTrainConfig:
                      "validation_images"):
             check_int(getattr(self, name), name, 1)
         check_int(self.seed, "seed", 0)
+        if self.learning_rate_schedule not in defaults.LEARNING_RATE_SCHEDULES:
+            raise ValueError(f"learning_rate_schedule must be one of {defaults.LEARNING_RATE_SCHEDULES}, "
+                             f"got {self.learning_rate_schedule!r}")
 
     def model_config(self) -> dict:
         return {"channels": self.channels, "hyper_channels": self.hyper_channels, "filters": self.filters,
@@ -79,51 +83,32 @@ class CodecTrainConfig:
         return dataclasses.asdict(self)
 
 
-def new_codec(config: CodecTrainConfig) -> LearnedCodec:
-    """A freshly initialised, compiled codec; the weights depend only on ``config.seed``. Introduced in chapter 11."""
+def new_codec(config: CodecTrainConfig, steps_per_epoch: int = -(-60000 // 32)) -> LearnedCodec:
+    """A freshly initialised, compiled codec; the weights depend only on ``config.seed``.
+
+    ``steps_per_epoch`` shapes a cosine learning-rate schedule (default: the
+    60,000 training digits in batches of 32). Introduced in chapter 10.
+    """
     keras.utils.set_random_seed(config.seed)
     model = LearnedCodec(**config.model_config())
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(
+        config.learning_rate_schedule, config.learning_rate, config.epochs, steps_per_epoch)))
     model.optimizer.build(model.trainable_variables)
     return model
 
 
-def _save_state(model: LearnedCodec, run_dir: Path, progress: dict) -> None:
-    state_dir = run_dir / f"state-{progress['epochs_done']:04d}"
-    if state_dir.exists():
-        shutil.rmtree(state_dir)
-    state_dir.mkdir(parents=True)
-    storage.save_weights_atomic(model, state_dir / storage.WEIGHTS_FILE)
-    optimizer_store: dict = {}
-    model.optimizer.save_own_variables(optimizer_store)
-    np.savez(state_dir / "optimizer.npz", **optimizer_store)
-    np.save(state_dir / "noise_state.npy", np.asarray(model.seed_generator.state.numpy()))
-    checkpoint.write_json_atomic(state_dir / "progress.json", progress)
-    checkpoint.write_json_atomic(run_dir / LATEST_FILE, {"state": state_dir.name})
-    for old in run_dir.glob("state-*"):
-        if old != state_dir:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-def _load_state(model: LearnedCodec, run_dir: Path) -> dict | None:
-    pointer = run_dir / LATEST_FILE
-    if not pointer.is_file():
-        return None
-    state_dir = run_dir / json.loads(pointer.read_text())["state"]
-    storage.load_weights_into(model, state_dir / storage.WEIGHTS_FILE)
-    with np.load(state_dir / "optimizer.npz", allow_pickle=False) as store:
-        model.optimizer.load_own_variables({key: store[key] for key in store.files})
-    model.seed_generator.state.assign(np.load(state_dir / "noise_state.npy", allow_pickle=False))
-    return json.loads((state_dir / "progress.json").read_text())
-
-
 def _claim_run_dir(run_dir: Path, config: CodecTrainConfig) -> None:
-    """Record the config; refuse a folder holding another run (only ``epochs`` may grow)."""
+    """Record the config; refuse a folder holding another run.
+
+    Only ``epochs`` may grow, and only with a constant learning rate (a cosine
+    schedule is shaped by the number of epochs).
+    """
     config_file = run_dir / "codec_config.json"
     wanted = json.loads(json.dumps(config.as_dict()))
     if config_file.is_file():
-        recorded = json.loads(config_file.read_text())
-        if {**recorded, "epochs": None} != {**wanted, "epochs": None}:
+        recorded = {"learning_rate_schedule": "constant", **json.loads(config_file.read_text())}
+        free = {"epochs": None} if config.learning_rate_schedule == "constant" else {}
+        if {**recorded, **free} != {**wanted, **free}:
             raise ValueError(f"{run_dir} holds a run with another configuration ({config_file}); "
                              "choose a new folder or delete it")
     checkpoint.write_json_atomic(config_file, wanted)
@@ -146,7 +131,7 @@ def train_codec(config: CodecTrainConfig, run_dir, train_images=None, test_image
     Returns:
         ``(model, manifest)``.
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -156,16 +141,18 @@ def train_codec(config: CodecTrainConfig, run_dir, train_images=None, test_image
         train_images, _ = data.load_mnist("train")
     if test_images is None:
         test_images = data.load_mnist("test")[0][:config.validation_images]
-    model = new_codec(config)
-    state = _load_state(model, run_dir) or {"epochs_done": 0, "history": [], "seconds": 0.0}
+    model = new_codec(config, -(-len(train_images) // config.batch_size))
+    state = (resume.load_state(model, run_dir, storage.load_weights_into)
+             or {"epochs_done": 0, "history": [], "seconds": 0.0, "cpu_seconds": 0.0})
     pixels = tf.constant(np.asarray(train_images, dtype=np.float32))
     clock = {}
 
     def save_state(record: dict) -> None:
         nonlocal state
         state = {"epochs_done": record["epoch"], "history": state["history"] + [record],
-                 "seconds": state["seconds"] + time.perf_counter() - clock["wall"]}
-        _save_state(model, run_dir, state)
+                 "seconds": state["seconds"] + time.perf_counter() - clock["wall"],
+                 "cpu_seconds": state.get("cpu_seconds", 0.0) + time.process_time() - clock["cpu"]}
+        resume.save_state(model, run_dir, state, storage.save_weights_atomic)
         if progress is not None:
             progress(record)
 
@@ -173,7 +160,7 @@ def train_codec(config: CodecTrainConfig, run_dir, train_images=None, test_image
                                                           binarize=False),
                config.epochs, initial_epoch=state["epochs_done"],
                validation=data.evaluation_batches(np.asarray(test_images, np.float32), batch_size=500),
-               on_epoch_begin=lambda epoch: clock.update(wall=time.perf_counter()), on_epoch_end=save_state)
+               on_epoch_begin=lambda epoch: clock.update(wall=time.perf_counter(), cpu=time.process_time()), on_epoch_end=save_state)
     manifest = {
         "command": command,
         "kind": "lossy codec (scale hyperprior)",
@@ -185,6 +172,8 @@ def train_codec(config: CodecTrainConfig, run_dir, train_images=None, test_image
                   "mse": "grey levels 0..255 squared", "psnr": "dB, peak 1"},
         "epochs": state["epochs_done"],
         "seconds": round(state["seconds"], 1),
+        "cpu_seconds": round(state.get("cpu_seconds", 0.0), 1),
+        "images_per_second": round(state["epochs_done"] * len(train_images) / max(state["seconds"], 1e-9), 1),
         "metrics": state["history"][-1] if state["history"] else {},
         "history": state["history"],
         "versions": versions(),

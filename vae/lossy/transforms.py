@@ -10,10 +10,10 @@ Shapes for 28x28 grey digits (``C`` latent channels, ``Cz`` hyper-latent channel
 The two transforms the *decoder* runs (g_s and h_s) use only 3x3 convolutions
 with stride 1 and "same" padding, ReLU, nearest-neighbour 2x upsampling and a
 one-pixel crop: :mod:`vae.lossy.exact` can then run them in exact integer
-arithmetic, so every machine decodes the same bits (chapter 11). The
+arithmetic, so every machine decodes the same bits (chapter 10). The
 encoder-only transforms (g_a, h_a) may use anything.
 
-Introduced in chapter 11.
+Introduced in chapter 10.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ HYPER_SIZE = 4     # z is 4x4 per channel
 
 
 def analysis_transform(channels: int, filters: int) -> keras.Sequential:
-    """g_a: 28x28x1 -> conv5 s2 -> 14x14 -> conv5 s2 -> 7x7 -> conv3 -> (7, 7, channels). Introduced in chapter 11."""
+    """g_a: 28x28x1 -> conv5 s2 -> 14x14 -> conv5 s2 -> 7x7 -> conv3 -> (7, 7, channels). Introduced in chapter 10."""
     return keras.Sequential([
         keras.Input(IMAGE_SHAPE),
         keras.layers.Conv2D(filters, 5, strides=2, padding="same", activation="relu"),
@@ -39,7 +39,7 @@ def analysis_transform(channels: int, filters: int) -> keras.Sequential:
 def synthesis_transform(channels: int, filters: int) -> keras.Sequential:
     """g_s: (7, 7, channels) -> conv3 -> up2 -> 14x14 -> conv3 -> up2 -> 28x28 -> conv3 -> conv3 -> (28, 28, 1).
 
-    The output is linear (no sigmoid): the codec clips it to [0, 1]. Introduced in chapter 11.
+    The output is linear (no sigmoid): the codec clips it to [0, 1]. Introduced in chapter 10.
     """
     return keras.Sequential([
         keras.Input((LATENT_SIZE, LATENT_SIZE, channels)),
@@ -53,7 +53,7 @@ def synthesis_transform(channels: int, filters: int) -> keras.Sequential:
 
 
 def hyper_analysis_transform(channels: int, hyper_channels: int, filters: int) -> keras.Sequential:
-    """h_a: (7, 7, channels) -> conv3 -> conv3 s2 -> (4, 4, hyper_channels); applied to |y|. Introduced in chapter 11."""
+    """h_a: (7, 7, channels) -> conv3 -> conv3 s2 -> (4, 4, hyper_channels); applied to |y|. Introduced in chapter 10."""
     return keras.Sequential([
         keras.Input((LATENT_SIZE, LATENT_SIZE, channels)),
         keras.layers.Conv2D(filters, 3, padding="same", activation="relu"),
@@ -64,7 +64,7 @@ def hyper_analysis_transform(channels: int, hyper_channels: int, filters: int) -
 def hyper_synthesis_transform(channels: int, hyper_channels: int, filters: int) -> keras.Sequential:
     """h_s: (4, 4, hyper_channels) -> up2 -> 8x8 -> crop -> 7x7 -> conv3 -> conv3 -> (7, 7, channels) of log σ.
 
-    Introduced in chapter 11.
+    Introduced in chapter 10.
     """
     return keras.Sequential([
         keras.Input((HYPER_SIZE, HYPER_SIZE, hyper_channels)),
