@@ -361,3 +361,68 @@ def test_train_codec_resumes_and_writes_a_loadable_checkpoint(tmp_path):
     assert codec.decompress(blob).images.shape == (4, 28, 28, 1)
     with pytest.raises(ValueError, match="another configuration"):
         train_codec(CodecTrainConfig(**SMALL, epochs=2, lmbda=0.05), tmp_path / "run", train_images=images)
+
+
+# -- command line --------------------------------------------------------------------------
+def _cli(*argv):
+    """Run ``python -m vae`` in this process: (status, stdout, stderr)."""
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from vae import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        status = cli.main([str(a) for a in argv])
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_cli_compresses_and_decompresses_grey_digits_lossily(trained, codec, digits, tmp_path):
+    from PIL import Image
+
+    source = tmp_path / "digits.npz"
+    np.savez(source, images=np.rint(digits[:30, ..., 0] * 255).astype(np.uint8))
+    packed = tmp_path / "digits.vae"
+    status, out, err = _cli("compress", source, "-o", packed, "--checkpoint", trained[0])
+    assert status == 0 and err == "" and "lossily" in out and "bits/pixel" in out
+    header = json.loads(json.dumps(rates(packed.read_bytes())))  # a readable lossy file
+    assert header["total"] == pytest.approx(8 * packed.stat().st_size / (30 * 784))
+    restored = tmp_path / "restored.npz"
+    status, out, err = _cli("decompress", packed, "-o", restored, "--checkpoint", trained[0])
+    assert status == 0, err
+    with np.load(restored) as archive:
+        images = archive["images"]
+    expected = codec.encode(np.rint(digits[:30] * 255).astype(np.uint8) / 255.0).reconstruction
+    assert images.dtype == np.float32 and np.array_equal(images, expected[..., 0])
+
+    folder = tmp_path / "pngs"  # PNG names travel through the file
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(np.rint(digits[i, ..., 0] * 255).astype(np.uint8)).save(folder / f"digit-{i}.png")
+    assert _cli("compress", folder, "-o", tmp_path / "pngs.vae", "--checkpoint", trained[0])[0] == 0
+    assert _cli("decompress", tmp_path / "pngs.vae", "-o", tmp_path / "back", "--checkpoint", trained[0])[0] == 0
+    assert sorted(p.name for p in (tmp_path / "back").iterdir()) == ["digit-0.png", "digit-1.png", "digit-2.png"]
+    with Image.open(tmp_path / "back" / "digit-1.png") as image:
+        assert image.mode == "L" and image.size == (28, 28)
+
+
+def test_cli_refuses_damaged_files_wrong_models_and_mixed_kinds(trained, tmp_path):
+    source = tmp_path / "digits.npz"
+    np.savez(source, images=data.load_mnist("test")[0][:5])
+    packed = tmp_path / "digits.vae"
+    assert _cli("compress", source, "-o", packed, "--checkpoint", trained[0])[0] == 0
+    damaged = tmp_path / "damaged.vae"
+    damaged.write_bytes(packed.read_bytes()[:-7])
+    status, _, err = _cli("decompress", damaged, "-o", tmp_path / "x.npz", "--checkpoint", trained[0])
+    assert status == 1 and err.count("\n") == 1 and ("truncated" in err or "damaged" in err)
+    status, _, err = _cli("decompress", packed, "-o", tmp_path / "y.npz")  # its model is not a shipped one
+    assert status == 2 and "no shipped lossy codec" in err
+    status, _, err = _cli("compress", source, "-o", tmp_path / "z.vae", "--checkpoint", tmp_path / "nowhere")
+    assert status == 2 and "manifest" in err
+    binary = tmp_path / "binary.npz"
+    np.savez(binary, images=(data.load_mnist("test")[0][:2, ..., 0] > 0.5).astype(np.uint8))
+    lossless = tmp_path / "lossless.vae"
+    assert _cli("compress", binary, "-o", lossless, "--model", "conv")[0] == 0
+    status, _, err = _cli("decompress", lossless, "-o", tmp_path / "w.npz", "--checkpoint", trained[0])
+    assert status == 2 and "lossless" in err
+    status, _, err = _cli("compress", tmp_path / "missing.npz", "-o", tmp_path / "v.vae", "--checkpoint", trained[0])
+    assert status == 1 and "no such file" in err

@@ -182,22 +182,34 @@ def build_parser() -> argparse.ArgumentParser:
     _add_force(sample, "overwrite OUTPUT if it exists")
 
     compress = commands.add_parser(
-        "compress", help="losslessly compress binary digits with a trained VAE (bits-back ANS)",
-        description="Compress binary 28x28 digits (an .npz of 0/1 images, or a folder of black-and-white "
-                    "PNGs) into one file with bits-back coding on a shipped model (chapter 9).")
-    compress.add_argument("input", type=Path, metavar="INPUT", help="an .npz of 0/1 images or a folder of PNGs")
+        "compress", help="compress digits: losslessly with a VAE (bits back), or lossily with a learned codec",
+        description="Compress 28x28 digits into one file. With a VAE (default conv; chapter 9) the digits are "
+                    "binary (an .npz of 0/1 images or a folder of black-and-white PNGs) and come back exactly "
+                    "(bits-back coding). With a learned lossy codec (a shipped one by --model, e.g. "
+                    "hyperprior-q2, or --checkpoint DIR from 'train-codec'; chapter 10) they are grey (an .npz "
+                    "of floats in [0, 1] or uint8 levels, or a folder of grey PNGs) and come back approximately.")
+    compress.add_argument("input", type=Path, metavar="INPUT", help="an .npz of images or a folder of PNGs")
     compress.add_argument("-o", "--output", type=Path, required=True, help="the compressed file to write")
-    compress.add_argument("--model", default="conv", help="name of a shipped model (default conv)")
+    chosen = compress.add_mutually_exclusive_group()
+    chosen.add_argument("--model", default="conv",
+                        help="a shipped VAE (lossless) or a shipped lossy codec (vae/checkpoints/lossy/); "
+                             "default conv")
+    chosen.add_argument("--checkpoint", type=Path, help="a lossy codec's checkpoint folder written by 'train-codec'")
     compress.add_argument("--batch-size", type=_positive_int, default=25,
-                          help="images coded together (default 25); more is faster but costs more initial bits")
+                          help="lossless: images coded together (default 25); more is faster but costs more "
+                               "initial bits")
     _add_force(compress, "overwrite OUTPUT if it exists")
 
     decompress = commands.add_parser(
         "decompress", help="restore the digits from a file made by 'compress'",
-        description="Decompress a file made by 'compress', using the shipped model named in its header.")
+        description="Decompress a file made by 'compress', using the model named in its header (a shipped VAE "
+                    "or lossy codec), or the lossy codec of --checkpoint DIR. Lossy files restore grey digits: "
+                    "float32 in an .npz (exactly the encoder's reconstruction) or 8-bit grey PNGs.")
     decompress.add_argument("file", type=Path, metavar="FILE", help="a file made by 'compress'")
     decompress.add_argument("-o", "--output", type=Path, required=True,
                             help="an .npz to create, or a folder to receive one PNG per digit")
+    decompress.add_argument("--checkpoint", type=Path,
+                            help="the lossy codec's checkpoint folder, for a file made with --checkpoint")
     _add_force(decompress, "overwrite OUTPUT if it exists (an .npz), or write into a folder that is not "
                            "empty, replacing files of the same names")
 
@@ -447,10 +459,34 @@ def run_sample(args) -> int:
     return 0
 
 
+def _lossy_codec(args, name: str | None = None):
+    """The learned codec that ``args`` name (``--checkpoint``, else the shipped ``name``), or a UsageError."""
+    from vae.lossy import LossyCodec
+
+    try:
+        if args.checkpoint is not None:
+            return LossyCodec.from_checkpoint(args.checkpoint)
+        return LossyCodec.pretrained(name)
+    except ValueError as error:
+        raise UsageError(f"{PROGRAM} {args.command}: {error}") from None
+
+
+def _is_lossy_model(args) -> bool:
+    """Whether compress was asked for a learned lossy codec rather than a VAE."""
+    if args.checkpoint is not None:
+        return True
+    _compression()  # the lossy package needs constriction too: say so in one line
+    from vae.lossy.storage import shipped_codecs
+
+    return args.model in shipped_codecs()
+
+
 def run_compress(args) -> int:
     _refuse_to_overwrite(args, args.output)
     if not args.output.parent.is_dir():
         raise UsageError(f"{PROGRAM} compress: the folder {args.output.parent} does not exist")
+    if _is_lossy_model(args):
+        return _compress_lossy(args)
     compression = _compression()
     from vae.checkpoint import atomic_path
     from vae.compression.files import read_images
@@ -468,6 +504,24 @@ def run_compress(args) -> int:
     print(f"compressed {len(images)} digits into {args.output}: {len(blob)} bytes, "
           f"{rates['total']:.4f} bits/pixel ({rates['net']:.4f} without the {rates['initial_bits']} "
           f"initial bits and the {rates['header_bytes']}-byte header)")
+    return 0
+
+
+def _compress_lossy(args) -> int:
+    from vae.checkpoint import atomic_path
+    from vae.compression.files import read_images
+    from vae.lossy import psnr, rates
+
+    images, names = read_images(args.input, grey=True)
+    codec = _lossy_codec(args, args.model)
+    encoded = codec.encode(images, names)  # the PNG names, if any, travel in the header
+    blob = encoded.blob
+    with atomic_path(args.output) as temporary:
+        temporary.write_bytes(blob)
+    rate = rates(blob)
+    print(f"compressed {len(images)} grey digits lossily into {args.output} with {codec.name} "
+          f"(lambda {codec.lmbda:g}): {len(blob)} bytes, {rate['total']:.4f} bits/pixel "
+          f"({rate['header_bytes']}-byte header); PSNR {float(psnr(images, encoded.reconstruction).mean()):.2f} dB")
     return 0
 
 
@@ -492,7 +546,7 @@ def _staging_folder(target: Path):
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _write_images_atomically(output: Path, images, names) -> None:
+def _write_images_atomically(output: Path, images, names, grey: bool = False) -> None:
     """Write restored digits as :func:`vae.compression.files.write_images` does, but staged then moved in.
 
     An ``.npz`` replaces ``output`` in one rename; a new folder appears whole;
@@ -502,7 +556,7 @@ def _write_images_atomically(output: Path, images, names) -> None:
 
     with _staging_folder(output) as staging:
         staged = staging / output.name
-        write_images(staged, images, names)
+        write_images(staged, images, names, grey=grey)
         if staged.is_file() or not output.exists():
             os.replace(staged, output)
         else:
@@ -517,11 +571,29 @@ def run_decompress(args) -> int:
     compression = _compression()
 
     blob = args.file.read_bytes()
+    from vae.lossy import container as lossy_container
+
+    if blob.startswith(lossy_container.MAGIC):
+        return _decompress_lossy(args, blob)
+    if args.checkpoint is not None:
+        raise UsageError(f"{PROGRAM} decompress: {args.file} is a lossless file; --checkpoint is for lossy ones")
     with _progress_bar(compression.read_header(blob)["count"], "decompressing", "digit") as bar:
         restored = compression.decompress(blob, progress=bar.update)
     _write_images_atomically(args.output, restored.images, restored.names)
     print(f"restored {len(restored.images)} digits into {args.output} "
           f"(model {restored.header['model']}, checksums verified)")
+    return 0
+
+
+def _decompress_lossy(args, blob: bytes) -> int:
+    from vae.lossy import read_header
+
+    header = read_header(blob)
+    codec = _lossy_codec(args, header["model"])
+    restored = codec.decompress(blob)
+    _write_images_atomically(args.output, restored.images, header.get("names"), grey=True)
+    print(f"restored {len(restored.images)} grey digits into {args.output} (lossy model {header['model']}, "
+          f"lambda {header['lmbda']:g}; the decoder's reconstruction matched the encoder's checksum)")
     return 0
 
 

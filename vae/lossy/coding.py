@@ -136,6 +136,13 @@ class LossyCodec:
         return cls(model, tables, name or Path(directory).name, manifest["weights_sha256"],
                    manifest["tables_sha256"], model.lmbda, **options)
 
+    @classmethod
+    def pretrained(cls, name: str, **options) -> "LossyCodec":
+        """The codec of a shipped checkpoint, ``vae/checkpoints/lossy/NAME`` (:func:`vae.lossy.storage.shipped_codecs`)."""
+        from vae.lossy import storage
+
+        return cls.from_checkpoint(storage.shipped_codec_dir(name), name=name, **options)
+
     # -- the pieces --------------------------------------------------------------------
     def _categorical(self, which: str, t: int):
         key = (which, t)
@@ -182,13 +189,17 @@ class LossyCodec:
         return bits
 
     # -- compression --------------------------------------------------------------------
-    def encode(self, images) -> Encoded:
+    def encode(self, images, names: list[str] | None = None) -> Encoded:
         """Compress grey images; return the file's bytes with the reconstruction it decodes to.
 
         Args:
             images: grey digits ``(count, 28, 28[, 1])``, float in [0, 1] or uint8.
+            names: optional file names of the digits (e.g. the PNGs they came
+                from), kept in the header so that decompression writes them back.
         """
         images = grey_images(images)
+        if names is not None and (len(names) != len(images) or not all(isinstance(n, str) for n in names)):
+            raise ValueError(f"names must be {len(images)} strings, one per image")
         z_hat, y_hat, levels, clipped = self.quantized_latents(images)
         encoder = constriction.stream.queue.RangeEncoder()
         for c in range(z_hat.shape[-1]):
@@ -203,13 +214,14 @@ class LossyCodec:
         header = {"model": self.name, "weights_sha256": self.weights_sha256, "tables_sha256": self.tables_sha256,
                   "lmbda": self.lmbda, "count": len(images), "image_shape": [28, 28],
                   "latent_shape": list(y_hat.shape[1:]), "hyper_shape": list(z_hat.shape[1:]),
-                  "payload_words": len(words), "reconstruction_sha256": _sha256_array(reconstruction)}
+                  "payload_words": len(words), "reconstruction_sha256": _sha256_array(reconstruction),
+                  **({"names": list(names)} if names is not None else {})}
         return Encoded(container.pack(header, words.tobytes()), reconstruction,
                        self._information(z_hat, y_hat, levels), clipped)
 
-    def compress(self, images) -> bytes:
+    def compress(self, images, names: list[str] | None = None) -> bytes:
         """The bytes of a file holding ``images`` (see :meth:`encode`)."""
-        return self.encode(images).blob
+        return self.encode(images, names).blob
 
     # -- decompression ------------------------------------------------------------------
     def decompress(self, blob: bytes) -> Decompressed:

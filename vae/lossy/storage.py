@@ -20,13 +20,35 @@ from pathlib import Path
 
 import numpy as np
 
-from vae import checkpoint
+from vae import checkpoint, defaults
 from vae.checkpoint import CheckpointError
 from vae.lossy.codec_model import LearnedCodec
 from vae.lossy.tables import TABLES_FILE, CodecTables, derive_tables
 
 WEIGHTS_FILE = checkpoint.WEIGHTS_FILE
 MANIFEST_FILE = checkpoint.MANIFEST_FILE
+SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / defaults.LOSSY_CHECKPOINTS
+"""The folder of the shipped codecs, ``vae/checkpoints/lossy/NAME/``."""
+
+
+def shipped_codecs() -> list[str]:
+    """Names of the learned codecs shipped in the package, sorted. Introduced in chapter 10."""
+    if not SHIPPED.is_dir():
+        return []
+    return sorted(p.name for p in SHIPPED.iterdir() if (p / MANIFEST_FILE).is_file())
+
+
+def shipped_codec_dir(name: str) -> Path:
+    """The checkpoint folder of the shipped codec ``name``.
+
+    Raises:
+        ValueError: no shipped codec of that name (the message lists them).
+
+    Introduced in chapter 10.
+    """
+    if name not in shipped_codecs():
+        raise ValueError(f"no shipped lossy codec named {name!r}; available: {', '.join(shipped_codecs()) or 'none'}")
+    return SHIPPED / name
 
 
 def save_weights_atomic(model: LearnedCodec, path) -> str:
