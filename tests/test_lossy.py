@@ -15,7 +15,8 @@ import tensorflow as tf
 from vae import data
 from vae.compression import CompressionError
 from vae.lossy import baselines, bd_rate, container, exact, storage, tables
-from vae.lossy.codec_model import LearnedCodec, psnr
+from vae.lossy.codec_model import LearnedCodec
+from vae.lossy.quality import psnr
 from vae.lossy.coding import LossyCodec, grey_images, rates
 from vae.lossy.entropy_models import LIKELIHOOD_FLOOR, FactorizedDensity, ScaleLadder, gaussian_likelihood
 from vae.lossy.training import CodecTrainConfig, train_codec
@@ -426,3 +427,49 @@ def test_cli_refuses_damaged_files_wrong_models_and_mixed_kinds(trained, tmp_pat
     assert status == 2 and "lossless" in err
     status, _, err = _cli("compress", tmp_path / "missing.npz", "-o", tmp_path / "v.vae", "--checkpoint", trained[0])
     assert status == 1 and "no such file" in err
+
+
+# -- quality and curves ------------------------------------------------------------------
+def test_distortion_measures_agree_with_their_definitions(digits):
+    from vae.lossy.quality import distortion, ssim
+
+    original = digits[:8]
+    shifted = np.clip(original + 0.1, 0, 1)
+    measured = distortion(original, shifted)
+    error = (original - shifted).reshape(8, -1)
+    assert measured["mse"] == pytest.approx(np.mean(error ** 2) * 255 ** 2, rel=1e-6)
+    assert measured["psnr"] == pytest.approx(np.mean(10 * np.log10(1 / np.mean(error ** 2, axis=1))), rel=1e-6)
+    assert np.allclose(ssim(original, original), 1.0)
+    assert 0 < measured["ssim"] < 1
+    assert distortion(original, np.zeros_like(original))["ssim"] < measured["ssim"]
+
+
+def test_anchor_points_bracket_the_learned_range():
+    from vae.lossy.curves import anchor_points
+
+    sweep = [{"psnr": q, "bpp": 0.1 * i + 0.1} for i, q in enumerate([12, 18, 24, 28, 31, 35, 40, 48])]
+    chosen = [p["psnr"] for p in anchor_points(sweep, 25.0, 33.0)]
+    assert chosen == [24, 28, 31, 35]
+    assert [p["psnr"] for p in anchor_points(sweep, 29.0, 30.0)] == [24, 28, 31, 35]  # widened to 4
+    assert [p["psnr"] for p in anchor_points(sweep, 10.0, 60.0)] == [12, 18, 24, 28, 31, 35, 40, 48]
+
+
+def test_measure_bd_rates_and_record_round_trip(codec, digits, tmp_path):
+    from vae.lossy import curves
+
+    measured = curves.measure(digits[:50], {"small": codec}, classical=["JPEG"], per_side=5)
+    point = measured["learned"][0]
+    assert point["bytes"] == len(codec.compress(digits[:50]))
+    assert point["bpp"] == pytest.approx(8 * point["bytes"] / (50 * 784))
+    assert len(measured["classical"]["JPEG"]) == len(baselines.SWEEPS["JPEG"])
+    four = {**measured, "learned": [{**point, "psnr": point["psnr"] + d, "bpp": point["bpp"] * 2 ** d}
+                                    for d in (-1.5, -0.5, 0.5, 1.5)]}
+    result = curves.bd_rates(four)["JPEG"]
+    assert result["anchor_points"] >= 4 and result["psnr_range"][0] < result["psnr_range"][1]
+    jpeg = four["classical"]["JPEG"]  # against itself, the delta rate is zero
+    assert curves.bd_rates({"learned": jpeg, "classical": {"JPEG": jpeg}})["JPEG"]["bd_rate"] == pytest.approx(0, abs=1e-6)
+    stored = curves.record(measured, "test command", tmp_path / "curves.json")
+    assert curves.recorded(tmp_path / "curves.json") == json.loads(json.dumps(stored))
+    assert stored["command"] == "test command" and "pillow" in stored["versions"]
+    sizes = curves.per_digit_bytes(codec, digits[:3])
+    assert sizes.shape == (3,) and np.all(sizes == [len(codec.compress(d[None])) for d in digits[:3]])

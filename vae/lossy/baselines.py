@@ -14,8 +14,8 @@ Fairness rules (chapter 10):
   places black);
 * the rate is the files' total size in bits per pixel *of the digits*
   (``8·bytes / (count·784)``), and the distortion is computed per digit,
-  after cropping each decoded mosaic back into digits: PSNR in dB with peak 1
-  (``psnr``, the mean over digits) and the MSE on grey levels 0..255.
+  after cropping each decoded mosaic back into digits
+  (:func:`vae.lossy.quality.distortion`: PSNR, MSE, SSIM).
 
 :func:`per_digit_sizes` codes each digit as its own file instead, to show
 what headers cost. Which codecs this Pillow can write: :func:`available_codecs`.
@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image, features
 
 from vae.lossy.coding import grey_images
+from vae.lossy.quality import distortion
 
 PIXELS = 28 * 28
 SWEEPS = {
@@ -98,16 +99,6 @@ def _digits_of(sheets: list[np.ndarray], count: int, per_side: int) -> np.ndarra
     return np.concatenate(digits)[:count]
 
 
-def _distortion(original: np.ndarray, decoded: np.ndarray) -> dict:
-    """Per-digit PSNR (dB, peak 1) and MSE on 0..255 of float digits ``(n, 28, 28)`` in [0, 1]."""
-    error = (original.reshape(len(original), -1).astype(np.float64)
-             - decoded.reshape(len(decoded), -1).astype(np.float64))
-    mse = np.mean(error ** 2, axis=1)
-    psnr = 10 * np.log10(1.0 / np.maximum(mse, 1e-12))
-    return {"psnr": float(psnr.mean()), "mse": float(mse.mean() * 255 ** 2),
-            "psnr_of_mean_mse": float(10 * np.log10(1.0 / max(mse.mean(), 1e-12)))}
-
-
 def code_mosaics(images, codec: str, parameter, per_side: int = 10) -> dict:
     """Code digits as mosaics with one codec setting; measure rate and per-digit distortion.
 
@@ -119,7 +110,7 @@ def code_mosaics(images, codec: str, parameter, per_side: int = 10) -> dict:
 
     Returns:
         ``{"codec", "parameter", "bytes" (all files), "files", "bpp", "psnr" (mean per-digit dB),
-        "mse" (0..255), "psnr_of_mean_mse", "reconstruction" float32 (count, 28, 28, 1)}``.
+        "mse" (0..255), "psnr_of_mean_mse", "ssim", "reconstruction" float32 (count, 28, 28, 1)}``.
 
     Introduced in chapter 10.
     """
@@ -128,7 +119,7 @@ def code_mosaics(images, codec: str, parameter, per_side: int = 10) -> dict:
     decoded = _digits_of([_decode(f) for f in files], len(original), per_side).astype(np.float32) / 255.0
     size = sum(len(f) for f in files)
     return {"codec": codec, "parameter": parameter, "bytes": size, "files": len(files),
-            "bpp": 8 * size / (len(original) * PIXELS), **_distortion(original, decoded),
+            "bpp": 8 * size / (len(original) * PIXELS), **distortion(original, decoded),
             "reconstruction": decoded[..., None]}
 
 
@@ -151,7 +142,7 @@ def per_digit_sizes(images, codec: str, parameter) -> dict:
     decoded = np.stack([_decode(f) for f in files]).astype(np.float32) / 255.0
     sizes = np.array([len(f) for f in files])
     return {"codec": codec, "parameter": parameter, "sizes": sizes,
-            "bpp": 8 * sizes.sum() / (len(original) * PIXELS), **_distortion(original, decoded)}
+            "bpp": 8 * sizes.sum() / (len(original) * PIXELS), **distortion(original, decoded)}
 
 
 def rate_at_psnr(points: list[dict], psnr: float) -> float | None:

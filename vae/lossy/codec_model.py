@@ -185,14 +185,3 @@ class LearnedCodec(keras.Model):
         if architecture != cls.architecture:
             raise ValueError(f"expected a {cls.architecture!r} codec config, got architecture {architecture!r}")
         return cls(**config)
-
-
-def psnr(original, reconstruction) -> np.ndarray:
-    """PSNR in dB (peak 1) of each image: ``(n,)`` float64 for images ``(n, 28, 28[, 1])`` in [0, 1].
-
-    Introduced in chapter 10.
-    """
-    a = np.asarray(original, np.float64).reshape(len(original), -1)
-    b = np.asarray(reconstruction, np.float64).reshape(len(reconstruction), -1)
-    mse = np.maximum(np.mean((a - b) ** 2, axis=1), 1e-12)
-    return 10 * np.log10(1.0 / mse)
