@@ -173,7 +173,9 @@ def test_round_trip_is_exact_and_the_rate_matches_the_file(codec, trained, digit
     assert header["lmbda"] == pytest.approx(0.01)
     payload_bits = 32 * header["payload_words"]
     table_bits = encoded.bits.sum()
-    assert table_bits <= payload_bits <= table_bits * 1.001 + 64  # the range coder adds next to nothing
+    # the range coder adds next to nothing (constriction re-quantizes the tables to its own precision,
+    # so the payload may also come out a few bits below their information content)
+    assert abs(payload_bits - table_bits) <= table_bits * 0.001 + 64
     model_bits = float(trained[1].rate_distortion(digits)["bpp"]) * 784 * len(digits)
     assert abs(payload_bits - model_bits) < 0.05 * model_bits  # the integer tables cost almost nothing
     assert rates(encoded.blob)["total"] == pytest.approx(8 * len(encoded.blob) / (200 * 784))

@@ -54,7 +54,7 @@ def _layer_ops(network) -> list[dict]:
             if activation not in ("relu", "linear"):
                 raise ValueError(f"{layer.name}: activation {activation!r} cannot run exactly (relu or linear)")
             ops.append({"op": "conv", "kernel": kernel, "bias": bias, "relu": activation == "relu"})
-        elif kind == "UpSampling2D":
+        elif kind in ("UpSampling2D", "NearestUpSampling2D"):
             if tuple(layer.size) != (2, 2) or layer.interpolation != "nearest":
                 raise ValueError(f"{layer.name}: only nearest 2x upsampling can run exactly")
             ops.append({"op": "up2"})

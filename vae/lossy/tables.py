@@ -12,13 +12,16 @@ every compressed file record.
   all but :data:`TAIL_MASS` of the channel's mass, within ±:data:`Z_RADIUS`).
 * Latents y: one table per level of the :class:`~vae.lossy.entropy_models.ScaleLadder`,
   the Gaussian of that scale convolved with the uniform, over
-  ``-K .. K`` with ``K = max(1, ceil(GAUSSIAN_TAIL_SIGMAS·σ))``.
+  ``-K .. K`` with ``K = max(GAUSSIAN_MIN_RADIUS, ceil(GAUSSIAN_TAIL_SIGMAS·σ))``: even the
+  narrowest table codes any latent within ±16, at a cost near 16 bits for a
+  far outlier and of a few ten-thousandths of a bit for the others.
 
 **Clipped support.** A latent outside its table's interval is clipped to the
 nearest end before coding, on the encoder's side; the encoder reconstructs
 from the clipped values too, so the decoder's output still equals the
 encoder's. (Clipping is a distortion, not an error, in a lossy codec; with
-these tails it almost never happens.)
+these supports it almost never happens, and :class:`~vae.lossy.coding.Encoded`
+counts it.)
 
 Every table holds ``2**PRECISION_BITS`` counts, at least 1 per symbol.
 
@@ -44,6 +47,7 @@ PRECISION_BITS = TABLE_PRECISION_BITS
 TAIL_MASS = 1e-6
 Z_RADIUS = 128
 GAUSSIAN_TAIL_SIGMAS = 6.5
+GAUSSIAN_MIN_RADIUS = 16
 TABLES_FILE = "codec_tables.npz"
 
 
@@ -128,7 +132,7 @@ def gaussian_tables(ladder: ScaleLadder) -> Table:
     tables, lower = [], []
     for log_scale in ladder.log_scales:
         scale = math.exp(log_scale)
-        radius = max(1, math.ceil(GAUSSIAN_TAIL_SIGMAS * scale))
+        radius = max(GAUSSIAN_MIN_RADIUS, math.ceil(GAUSSIAN_TAIL_SIGMAS * scale))
         pmf = np.array([_normal_cdf((k + 0.5) / scale) - _normal_cdf((k - 0.5) / scale)
                         for k in range(-radius, radius + 1)])
         tables.append(integer_counts(pmf))
@@ -212,7 +216,8 @@ def derive_tables(model) -> CodecTables:
     meta = {"precision_bits": PRECISION_BITS, "weight_bits": exact.WEIGHT_BITS,
             "activation_bits": exact.ACTIVATION_BITS, "channels": model.channels,
             "hyper_channels": model.hyper_channels, "ladder": dataclasses.asdict(ladder),
-            "tail_mass": TAIL_MASS, "gaussian_tail_sigmas": GAUSSIAN_TAIL_SIGMAS}
+            "tail_mass": TAIL_MASS, "gaussian_tail_sigmas": GAUSSIAN_TAIL_SIGMAS,
+            "gaussian_min_radius": GAUSSIAN_MIN_RADIUS}
     return CodecTables(z=factorized_tables(model.hyper_density), y=gaussian_tables(ladder),
                        boundaries=ladder.boundaries, hyper_synthesis=exact.quantize(model.hyper_synthesis),
                        synthesis=exact.quantize(model.synthesis), meta=meta)

@@ -20,6 +20,25 @@ from __future__ import annotations
 
 import keras
 
+class NearestUpSampling2D(keras.layers.UpSampling2D):
+    """2x nearest-neighbour upsampling through ``tf.image.resize``: the same numbers as Keras's
+    ``UpSampling2D(interpolation="nearest")``, whose gradient (built on ``repeat``) makes oneDNN
+    log an error line on CPUs without AVX-512. Introduced in chapter 10."""
+
+    def __init__(self, **kwargs):
+        super().__init__(2, interpolation="nearest", **kwargs)
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        shape = tf.shape(inputs)
+        return tf.image.resize(inputs, (2 * shape[1], 2 * shape[2]), method="nearest")
+
+    def get_config(self) -> dict:
+        return {key: value for key, value in super().get_config().items()
+                if key not in ("size", "interpolation", "data_format")}
+
+
 IMAGE_SHAPE = (28, 28, 1)
 LATENT_SIZE = 7    # y is 7x7 per channel
 HYPER_SIZE = 4     # z is 4x4 per channel
@@ -44,9 +63,9 @@ def synthesis_transform(channels: int, filters: int) -> keras.Sequential:
     return keras.Sequential([
         keras.Input((LATENT_SIZE, LATENT_SIZE, channels)),
         keras.layers.Conv2D(filters, 3, padding="same", activation="relu"),
-        keras.layers.UpSampling2D(2, interpolation="nearest"),
+        NearestUpSampling2D(),
         keras.layers.Conv2D(filters, 3, padding="same", activation="relu"),
-        keras.layers.UpSampling2D(2, interpolation="nearest"),
+        NearestUpSampling2D(),
         keras.layers.Conv2D(filters // 2, 3, padding="same", activation="relu"),
         keras.layers.Conv2D(1, 3, padding="same"),
     ], name="synthesis")
@@ -68,7 +87,7 @@ def hyper_synthesis_transform(channels: int, hyper_channels: int, filters: int) 
     """
     return keras.Sequential([
         keras.Input((HYPER_SIZE, HYPER_SIZE, hyper_channels)),
-        keras.layers.UpSampling2D(2, interpolation="nearest"),
+        NearestUpSampling2D(),
         keras.layers.Cropping2D(((0, 1), (0, 1))),
         keras.layers.Conv2D(filters, 3, padding="same", activation="relu"),
         keras.layers.Conv2D(filters, 3, padding="same", activation="relu"),
