@@ -2,6 +2,7 @@
 
 import io
 import json
+import math
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from vae.lossy import baselines, bd_rate, container, exact, storage, tables
 from vae.lossy.codec_model import LearnedCodec
 from vae.lossy.quality import psnr
 from vae.lossy.coding import LossyCodec, grey_images, rates
-from vae.lossy.entropy_models import LIKELIHOOD_FLOOR, FactorizedDensity, ScaleLadder, gaussian_likelihood
+from vae.lossy.entropy_models import FactorizedDensity, ScaleLadder, gaussian_bits, log_normal_cdf
 from vae.lossy.training import CodecTrainConfig, train_codec
 
 SMALL = {"channels": 8, "hyper_channels": 4, "filters": 32, "hyper_filters": 16}
@@ -89,10 +90,22 @@ def test_entropy_models_are_probabilities():
     assert pmf.shape == (3, 401) and np.all(pmf > 0)
     np.testing.assert_allclose(pmf.sum(axis=1), 1.0, atol=1e-3)  # the masses of the unit intervals tile the line
     values = np.arange(-12, 13, dtype=np.float32)
-    mass = gaussian_likelihood(values, 3.0).numpy()
+    mass = 2.0 ** -gaussian_bits(values, 3.0).numpy()
     np.testing.assert_allclose(mass.sum(), 1.0, atol=1e-4)  # all but 2Φ(-12.5/3) = 3e-5
     assert mass[12] == pytest.approx(0.1324, abs=1e-3)  # Φ(1/6) - Φ(-1/6)
-    assert float(gaussian_likelihood(40.0, 3.0)) == LIKELIHOOD_FLOOR == 2.0 ** -tables.PRECISION_BITS
+    def phi(x):  # Φ in float64, accurate in the lower tail
+        return 0.5 * math.erfc(-x / math.sqrt(2))
+
+    for x in (-3.0, -5.5, -8.0, -20.0):  # log Φ against float64, on both sides of the switch at -5
+        assert float(log_normal_cdf(tf.constant(x))) == pytest.approx(math.log(phi(x)), rel=2e-3)
+    far = tf.constant([40.0, 400.0])  # no floor: far latents cost their true bits and keep a gradient
+    with tf.GradientTape() as tape:
+        tape.watch(far)
+        bits = gaussian_bits(far, 3.0)
+    expected = -math.log2(phi(-39.5 / 3) - phi(-40.5 / 3))
+    assert float(bits[0]) == pytest.approx(expected, rel=2e-3) and float(bits[1]) > 10_000
+    gradient = tape.gradient(bits, far).numpy()
+    assert np.all(np.isfinite(gradient)) and np.all(gradient > 0)
     ladder = ScaleLadder()
     levels = ladder.indices(ladder.log_scales)
     np.testing.assert_array_equal(levels, np.arange(ladder.levels))

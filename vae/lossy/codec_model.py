@@ -40,7 +40,7 @@ import tensorflow as tf
 
 from vae.checks import check_images, check_int, check_number
 from vae.lossy import transforms
-from vae.lossy.entropy_models import FactorizedDensity, ScaleLadder, gaussian_likelihood
+from vae.lossy.entropy_models import FactorizedDensity, ScaleLadder, gaussian_bits
 
 PIXELS = 28 * 28
 GREY_PEAK = 255.0
@@ -126,7 +126,7 @@ class LearnedCodec(keras.Model):
             y_tilde = y_hat = tf.round(y)
             z_tilde = tf.round(z)
         scale = self.ladder.training_scale(self.log_scales(z_tilde))
-        bits_y = -tf.reduce_sum(tf.math.log(gaussian_likelihood(y_tilde, scale)), axis=(1, 2, 3)) / math.log(2.0)
+        bits_y = tf.reduce_sum(gaussian_bits(y_tilde, scale), axis=(1, 2, 3))
         bits_z = -tf.reduce_sum(tf.math.log(self.hyper_density(z_tilde)), axis=(1, 2, 3)) / math.log(2.0)
         reconstruction = self.synthesis(y_hat)
         if not training:

@@ -10,9 +10,10 @@ its rate in bits.
   ``f`` is a small scalar network made monotone by positive (softplus)
   weights and gates ``x + tanh(a)·tanh(x)`` with ``|tanh(a)| < 1``. The
   density of ``y + u`` with ``u ~ U(-½, ½)`` is ``c(y + ½) - c(y - ½)``.
-* :func:`gaussian_likelihood`: a zero-mean Gaussian of scale σ convolved with
-  the same uniform, ``Φ((y + ½)/σ) - Φ((y - ½)/σ)`` (the scale hyperprior
-  of Ballé et al., 2018).
+* :func:`gaussian_bits`: ``-log2`` of the mass of a zero-mean Gaussian of
+  scale σ convolved with the same uniform, ``Φ((y + ½)/σ) - Φ((y - ½)/σ)``
+  (the scale hyperprior of Ballé et al., 2018), computed in log space so that
+  a latent far in the tail is charged (and pulled back by) its true cost.
 * :class:`ScaleLadder`: the fixed, finite set of scales the coder uses for
   the Gaussian conditional, and the map from a predicted log σ to its index.
 
@@ -31,9 +32,15 @@ import tensorflow as tf
 TABLE_PRECISION_BITS = 16
 """The integer tables (:mod:`vae.lossy.tables`) count in units of ``2**-16``."""
 
-LIKELIHOOD_FLOOR = 2.0 ** -TABLE_PRECISION_BITS
-"""A likelihood never goes below this: the smallest probability an integer table gives a symbol,
-so training charges a rare value what the coder will (at most 16 bits), no more."""
+LIKELIHOOD_FLOOR = 1e-9
+"""The factorized density's likelihoods never go below this (a numerical guard, about 30 bits).
+
+An earlier version floored every likelihood at the tables' smallest
+probability, ``2**-16``, so that training would charge a rare value no more
+than the coder does. It backfired: below the floor the gradient is zero, and
+a codec trained at λ = 0.002 settled with one channel of latents far in the
+tail of a tiny σ, each charged a flat 16 bits, and clipped by the coder's
+tables (5 dB lost). A floor far below the tables' keeps the gradient."""
 
 
 class FactorizedDensity(keras.layers.Layer):
@@ -117,16 +124,40 @@ def standard_normal_cdf(x):
     return 0.5 * tf.math.erfc(-x / math.sqrt(2.0))
 
 
-def gaussian_likelihood(y, scale):
-    """Mass of ``[y - ½, y + ½]`` under N(0, scale²): ``(...)`` floats, same shape as ``y``.
+_ASYMPTOTIC_BELOW = -5.0
 
-    Computed on ``-|y|`` (the lower tail) for precision; floored at
-    :data:`LIKELIHOOD_FLOOR`. Introduced in chapter 10.
+
+def log_normal_cdf(x):
+    """log Φ(x) for float32 tensors, finite and with a useful gradient however far into the lower tail.
+
+    Above -5 it is ``log`` of :func:`standard_normal_cdf`; below, the
+    asymptotic series ``-x²/2 - log(-x) - ½ log 2π + log(1 - 1/x² + 3/x⁴)``
+    (relative error under 10⁻³ at -5, falling fast), where ``erfc`` would
+    underflow to 0 near -13. Introduced in chapter 10.
     """
+    near = tf.maximum(x, _ASYMPTOTIC_BELOW)   # each branch sees only safe inputs (no NaN gradients)
+    far = tf.minimum(x, _ASYMPTOTIC_BELOW)
+    inverse_square = 1.0 / tf.square(far)
+    asymptotic = (-0.5 * tf.square(far) - tf.math.log(-far) - 0.5 * math.log(2 * math.pi)
+                  + tf.math.log1p(-inverse_square + 3.0 * tf.square(inverse_square)))
+    return tf.where(x < _ASYMPTOTIC_BELOW, asymptotic, tf.math.log(standard_normal_cdf(near)))
+
+
+def gaussian_bits(y, scale):
+    """Bits of ``[y - ½, y + ½]`` under N(0, scale²), i.e. ``-log2(Φ((y+½)/σ) - Φ((y-½)/σ))``, same shape as ``y``.
+
+    Computed on ``-|y|`` (the lower tail) in log space:
+    ``log(Φ(u) - Φ(l)) = log Φ(u) + log(-expm1(log Φ(l) - log Φ(u)))``. There
+    is no floor: a latent at 40σ costs its ~800 bits and its gradient pulls
+    it in, while the coder (whose tables charge at most 16 bits inside their
+    support) can only charge less. Introduced in chapter 10.
+    """
+    y = tf.convert_to_tensor(y, tf.float32)
     values = -tf.abs(y)
-    upper = standard_normal_cdf((values + 0.5) / scale)
-    lower = standard_normal_cdf((values - 0.5) / scale)
-    return tf.maximum(upper - lower, LIKELIHOOD_FLOOR)
+    log_upper = log_normal_cdf((values + 0.5) / scale)
+    log_lower = log_normal_cdf((values - 0.5) / scale)
+    gap = tf.minimum(log_lower - log_upper, -1e-7)  # log Φ(l) < log Φ(u); keep expm1 away from 0
+    return -(log_upper + tf.math.log(-tf.math.expm1(gap))) / math.log(2.0)
 
 
 @dataclasses.dataclass(frozen=True)
