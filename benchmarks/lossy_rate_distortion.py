@@ -13,15 +13,20 @@ sizes (each digit its own file) are printed for the first 100 digits.
 With ``--record`` the curves are stored in
 ``vae/checkpoints/lossy/rate_distortion.json`` with this command, which
 chapter 10 reads. AVIF at speed 0 takes a few seconds per mosaic: 2,000
-digits take about half an hour here. Nothing here is a test.
+digits take about half an hour here, so each classical sweep is kept in
+``runs/rate_distortion/`` (keyed by codec, digit count and Pillow version)
+and reused by the next run; ``--classical-only`` measures just those, e.g.
+while the learned codecs are still training. Nothing here is a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import time
+from pathlib import Path
 
 import vae
 
@@ -29,20 +34,51 @@ vae.quiet(0)
 
 import numpy as np  # noqa: E402
 
+import PIL  # noqa: E402
+
 from vae import data  # noqa: E402
+from vae.checkpoint import write_json_atomic  # noqa: E402
 from vae.lossy import LossyCodec, baselines, curves, storage  # noqa: E402
+
+CACHE = Path("runs") / "rate_distortion"
+
+
+def classical_sweeps(images) -> tuple[dict, dict]:
+    """Every classical codec's sweep on ``images``, from the cache when it holds it: (sweeps, seconds)."""
+    sweeps, seconds = {}, {}
+    for codec in baselines.available_codecs():
+        cached = CACHE / f"{codec.replace(' ', '_')}-{len(images)}-pillow{PIL.__version__}.json"
+        if cached.is_file():
+            stored = json.loads(cached.read_text())
+            sweeps[codec], seconds[codec] = stored["points"], stored["seconds"]
+            print(f"{codec}: from {cached}", flush=True)
+            continue
+        print(f"measuring {codec} ...", flush=True)
+        start = time.perf_counter()
+        sweeps[codec] = baselines.sweep(images, codec)
+        seconds[codec] = round(time.perf_counter() - start, 2)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(cached, {"points": sweeps[codec], "seconds": seconds[codec]})
+    return sweeps, seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--digits", type=int, default=2000, help="first N MNIST test digits (default 2000)")
     parser.add_argument("--record", action="store_true", help="store the curves for chapter 10")
+    parser.add_argument("--classical-only", action="store_true", help="measure (and cache) the classical sweeps only")
     args = parser.parse_args()
     images = data.load_mnist("test")[0][:args.digits]
+    start = time.perf_counter()
+    sweeps, seconds = classical_sweeps(images)
+    if args.classical_only:
+        print(f"classical sweeps of {len(images)} digits ready in {CACHE}")
+        return
     learned = {name: LossyCodec.pretrained(name) for name in storage.shipped_codecs()
                if name.startswith("hyperprior")}
-    start = time.perf_counter()
-    measured = curves.measure(images, learned, progress=lambda name: print(f"measuring {name} ...", flush=True))
+    measured = curves.measure(images, learned, classical=[],
+                              progress=lambda name: print(f"measuring {name} ...", flush=True))
+    measured["classical"], measured["seconds"] = sweeps, {**measured["seconds"], **seconds}
     print(f"\n{len(images)} digits, {time.perf_counter() - start:.0f} s in all")
     print(f"{'codec':<16}{'setting':>9}{'bpp':>9}{'PSNR dB':>9}{'SSIM':>8}")
     for point in measured["learned"]:

@@ -101,6 +101,12 @@ def test_the_wheel_holds_data_checkpoints_and_references_and_stays_small(wheel):
                                           and n.endswith("model.weights.h5")}
     assert any(n.startswith("vae/grading/references/ex") and n.endswith(".ipynb") for n in names)
     assert any(n.startswith("vae/compression/") for n in names)
+    lossy = {n.split("/")[3] for n in names if n.startswith("vae/checkpoints/lossy/") and n.count("/") == 4}
+    assert {"hyperprior-q1", "hyperprior-q2", "hyperprior-q3", "hyperprior-q4"} <= lossy
+    for codec in lossy:  # weights, tables and manifest: what LossyCodec.pretrained needs
+        assert {f"vae/checkpoints/lossy/{codec}/{f}" for f in ("manifest.json", "model.weights.h5",
+                                                                  "codec_tables.npz")} <= set(names)
+    assert "vae/checkpoints/lossy/rate_distortion.json" in names
     assert wheel.stat().st_size < WHEEL_LIMIT_BYTES
 
 
@@ -136,6 +142,23 @@ def test_the_installed_wheel_compresses_decompresses_and_samples(venv313, outsid
     assert (outside / "digits.vbb").stat().st_size < digits.stat().st_size
     run([str(venv313), "-m", "vae", "sample", "--model", "latent2", "-n", "16", "-o", "samples.png"], cwd=outside)
     assert (outside / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_installed_wheel_compresses_grey_digits_lossily(venv313, outside):
+    digits = outside / "grey.npz"
+    run([str(venv313), "-c",
+         "import numpy as np, vae.data as d\n"
+         "images, _ = d.load_mnist('test')\n"
+         f"np.savez({str(digits)!r}, images=np.rint(images[:20, :, :, 0] * 255).astype(np.uint8))"], cwd=outside)
+    result = run([str(venv313), "-m", "vae", "compress", str(digits), "-o", "grey.vlc", "--model", "hyperprior-q2"],
+                 cwd=outside)
+    assert "lossily" in result.stdout
+    run([str(venv313), "-m", "vae", "decompress", "grey.vlc", "-o", "grey-restored.npz"], cwd=outside)
+    with np.load(digits) as original, np.load(outside / "grey-restored.npz") as restored:
+        images = restored["images"]
+        assert images.shape == (20, 28, 28) and images.dtype == np.float32
+        error = images - original["images"] / 255.0
+        assert 15 < 10 * np.log10(1 / np.mean(error ** 2)) < 60  # lossy, but a picture of the digits
 
 
 def test_the_installed_wheel_evaluates_a_shipped_model(venv313, outside):

@@ -112,6 +112,10 @@ def _conv_same(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return (columns @ kernel.reshape(k * k * channels, -1)).reshape(n, h, w, -1)
 
 
+RUN_CHUNK = 128
+"""Images per pass of :func:`run` (bounds the memory of the unrolled convolutions; results do not depend on it)."""
+
+
 def run(ops: list[dict], inputs) -> np.ndarray:
     """Run a quantized network on ``inputs`` ``(n, h, w, c)`` (integers, or values on the activation grid).
 
@@ -121,7 +125,15 @@ def run(ops: list[dict], inputs) -> np.ndarray:
 
     Introduced in chapter 10.
     """
-    x = np.clip(np.asarray(inputs, np.float64), -ACTIVATION_LIMIT, ACTIVATION_LIMIT)
+    inputs = np.asarray(inputs, np.float64)
+    if len(inputs) > RUN_CHUNK:
+        return np.concatenate([_run_chunk(ops, inputs[start:start + RUN_CHUNK])
+                               for start in range(0, len(inputs), RUN_CHUNK)])
+    return _run_chunk(ops, inputs)
+
+
+def _run_chunk(ops: list[dict], inputs: np.ndarray) -> np.ndarray:
+    x = np.clip(inputs, -ACTIVATION_LIMIT, ACTIVATION_LIMIT)
     unit = 2.0 ** -WEIGHT_BITS
     for op in ops:
         if op["op"] == "conv":
