@@ -20,7 +20,7 @@ from vae.lossy.codec_model import LearnedCodec
 from vae.lossy.quality import psnr
 from vae.lossy.coding import LossyCodec, grey_images, rates
 from vae.lossy.entropy_models import FactorizedDensity, ScaleLadder, gaussian_bits, log_normal_cdf
-from vae.lossy.training import CodecTrainConfig, train_codec
+from vae.lossy.training import CodecTrainConfig, new_codec, train_codec
 
 SMALL = {"channels": 8, "hyper_channels": 4, "filters": 32, "hyper_filters": 16}
 
@@ -488,3 +488,19 @@ def test_measure_bd_rates_and_record_round_trip(codec, digits, tmp_path):
     assert stored["command"] == "test command" and "pillow" in stored["versions"]
     sizes = curves.per_digit_bytes(codec, digits[:3])
     assert sizes.shape == (3,) and np.all(sizes == [len(codec.compress(d[None])) for d in digits[:3]])
+
+
+def test_train_codec_can_start_from_another_codecs_weights(trained, tmp_path):
+    images = data.load_mnist("train")[0][:64]
+    config = CodecTrainConfig(**SMALL, lmbda=0.002, epochs=1, batch_size=32, validation_images=16,
+                              init_from=str(trained[0]))
+    fresh = new_codec(config)
+    source_weights = trained[1].get_weights()
+    assert not all(np.array_equal(a, b) for a, b in zip(fresh.get_weights(), source_weights))
+    _, manifest = train_codec(config, tmp_path / "run", train_images=images, test_images=images[:16])
+    assert manifest["initialised_from"]["weights_sha256"] == storage.load_codec(trained[0])[2]["weights_sha256"]
+    assert manifest["initialised_from"]["lmbda"] == pytest.approx(0.01)
+    other_sizes = CodecTrainConfig(channels=4, hyper_channels=4, filters=32, hyper_filters=16, epochs=1,
+                                   init_from=str(trained[0]))
+    with pytest.raises(ValueError, match="other sizes"):
+        train_codec(other_sizes, tmp_path / "other", train_images=images, test_images=images[:16])

@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
                              default=codec["learning_rate_schedule"],
                              help="cosine: decay to 1%% of --learning-rate over the run")
     train_codec.add_argument("--seed", type=_seed, default=codec["seed"])
+    train_codec.add_argument("--init-from", type=Path, metavar="DIR",
+                             help="start from this codec checkpoint's weights (same sizes), e.g. one trained "
+                                  "at a larger --lmbda")
 
     evaluate = commands.add_parser("evaluate", help="test ELBO, importance-weighted NLL, active units",
                                    description="Evaluate a model on the fixed binarized MNIST test set.")
@@ -375,7 +378,8 @@ def run_train_codec(args) -> int:
     config = CodecTrainConfig(
         lmbda=args.lmbda, channels=args.channels, hyper_channels=args.hyper_channels, filters=args.filters,
         hyper_filters=args.hyper_filters, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, learning_rate_schedule=args.learning_rate_schedule, seed=args.seed)
+        learning_rate=args.learning_rate, learning_rate_schedule=args.learning_rate_schedule, seed=args.seed,
+        init_from=None if args.init_from is None else str(args.init_from))
     with tqdm(total=config.epochs, desc=f"training {args.name}", unit="epoch", file=sys.stderr,
               disable=None) as bar:
         def progress(record):

@@ -48,6 +48,9 @@ class CodecTrainConfig:
         learning_rate_schedule: "constant" or "cosine" (:func:`vae.training.learning_rate_schedule`).
         seed: seeds the weights, the shuffling and the noise.
         validation_images: test digits measured after every epoch (the first ones).
+        init_from: a codec checkpoint folder of the same sizes to start from
+            instead of random weights (e.g. one trained at a larger λ, the
+            usual way to train the low-rate codecs), or None.
 
     Introduced in chapter 10.
     """
@@ -63,6 +66,7 @@ class CodecTrainConfig:
     learning_rate_schedule: str = _DEFAULT["learning_rate_schedule"]
     seed: int = _DEFAULT["seed"]
     validation_images: int = _DEFAULT["validation_images"]
+    init_from: str | None = None
 
     def __post_init__(self):
         check_number(self.lmbda, "lmbda", strict=True)
@@ -71,6 +75,8 @@ class CodecTrainConfig:
                      "validation_images"):
             check_int(getattr(self, name), name, 1)
         check_int(self.seed, "seed", 0)
+        if self.init_from is not None and not isinstance(self.init_from, str):
+            raise ValueError(f"init_from must be a folder name (str) or None, got {self.init_from!r}")
         if self.learning_rate_schedule not in defaults.LEARNING_RATE_SCHEDULES:
             raise ValueError(f"learning_rate_schedule must be one of {defaults.LEARNING_RATE_SCHEDULES}, "
                              f"got {self.learning_rate_schedule!r}")
@@ -95,6 +101,17 @@ def new_codec(config: CodecTrainConfig, steps_per_epoch: int = -(-60000 // 32)) 
         config.learning_rate_schedule, config.learning_rate, config.epochs, steps_per_epoch)))
     model.optimizer.build(model.trainable_variables)
     return model
+
+
+def _initialise_from(model: LearnedCodec, directory: str) -> dict:
+    """Copy the weights of the (verified) codec checkpoint ``directory`` into ``model``; what the manifest records."""
+    source, _, manifest = storage.load_codec(directory)
+    sizes = ("channels", "hyper_channels", "filters", "hyper_filters")
+    if any(getattr(source, size) != getattr(model, size) for size in sizes):
+        raise ValueError(f"{directory} holds a codec of other sizes "
+                         f"({', '.join(f'{s}={getattr(source, s)}' for s in sizes)}) than this run's")
+    model.set_weights(source.get_weights())
+    return {"checkpoint": str(directory), "lmbda": source.lmbda, "weights_sha256": manifest["weights_sha256"]}
 
 
 def _claim_run_dir(run_dir: Path, config: CodecTrainConfig) -> None:
@@ -142,6 +159,7 @@ def train_codec(config: CodecTrainConfig, run_dir, train_images=None, test_image
     if test_images is None:
         test_images = data.load_mnist("test")[0][:config.validation_images]
     model = new_codec(config, -(-len(train_images) // config.batch_size))
+    initial = _initialise_from(model, config.init_from) if config.init_from is not None else None
     state = (resume.load_state(model, run_dir, storage.load_weights_into)
              or {"epochs_done": 0, "history": [], "seconds": 0.0, "cpu_seconds": 0.0})
     pixels = tf.constant(np.asarray(train_images, dtype=np.float32))
@@ -165,6 +183,7 @@ def train_codec(config: CodecTrainConfig, run_dir, train_images=None, test_image
         "command": command,
         "kind": "lossy codec (scale hyperprior)",
         "train_config": config.as_dict(),
+        "initialised_from": initial,
         "data": {"train": "MNIST training digits, grey levels" if uses_mnist else "caller-supplied",
                  "train_sha256": data.MNIST_SHA256["x_train"] if uses_mnist else None,
                  "train_images": int(len(train_images)), "validation_images": int(len(test_images))},
