@@ -37,10 +37,9 @@ LIKELIHOOD_FLOOR = 2.0 ** -TABLE_PRECISION_BITS
 so training charges a rare value what the coder will (16 bits), no more.
 
 The floor makes the model heavy-tailed: a Gaussian plus a thin uniform
-component, so a latent far out costs 16 bits instead of its Gaussian cost.
-Trained without it (log-space Gaussian bits, no cap), the codec needed
-about four times the bits at equal PSNR after an epoch. The price is that
-the coder's tables must reach as far as the latents do
+component, so a latent far out costs 16 bits instead of its Gaussian cost
+(and, beyond the floor, feels no gradient). The price is that the coder's
+tables must reach as far as the latents do
 (:data:`vae.lossy.tables.GAUSSIAN_MIN_RADIUS`), or it clips them."""
 
 
