@@ -148,8 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_force(train_codec, "overwrite a finished checkpoint in the --out folder (default: the run folder)")
     train_codec.add_argument("--lmbda", type=_positive_float, required=True,
                              help="weight of the distortion (MSE on 0..255) against the rate (bits/pixel)")
-    for option in ("channels", "hyper_channels", "filters", "hyper_filters", "epochs", "batch_size"):
-        train_codec.add_argument("--" + option.replace("_", "-"), type=_positive_int, default=codec[option])
+    sizes = {"channels": "latent channels (y is 7x7xC)", "hyper_channels": "hyper-latent channels (z is 4x4xCz)",
+             "filters": "width of the analysis and synthesis", "hyper_filters": "width of the hyper-transforms",
+             "epochs": "passes over the 60,000 training digits", "batch_size": "images per step"}
+    for option, meaning in sizes.items():
+        train_codec.add_argument("--" + option.replace("_", "-"), type=_positive_int, default=codec[option],
+                                 help=f"{meaning} (default {codec[option]})")
     train_codec.add_argument("--learning-rate", type=_positive_float, default=codec["learning_rate"])
     train_codec.add_argument("--learning-rate-schedule", choices=defaults.LEARNING_RATE_SCHEDULES,
                              default=codec["learning_rate_schedule"],
