@@ -18,7 +18,7 @@ from vae import checkpoint, cli, evaluation, models, training
 from vae.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = ["train", "evaluate", "sample", "compress", "decompress", "grade"]
+COMMANDS = ["train", "train-codec", "evaluate", "sample", "compress", "decompress", "grade"]
 
 
 def run_module(*args, interpreter_options=(), env=None):
@@ -110,6 +110,13 @@ def test_the_clis_choices_and_defaults_are_the_packages():
     for field in ("architecture", "latent_dim", "epochs", "batch_size", "learning_rate", "beta",
                   "kl_warmup_epochs", "seed", "learning_rate_schedule", "precision"):
         assert train[field].default == getattr(config, field), field
+    from vae.lossy.training import CodecTrainConfig
+
+    train_codec = {action.dest: action for action in commands["train-codec"]._actions}
+    codec_config = CodecTrainConfig()
+    for field in ("channels", "hyper_channels", "filters", "hyper_filters", "epochs", "batch_size",
+                  "learning_rate", "learning_rate_schedule", "seed"):
+        assert train_codec[field].default == getattr(codec_config, field), field
     evaluate = {action.dest: action for action in commands["evaluate"]._actions}
     signature = inspect.signature(evaluation.evaluate).parameters
     for field in ("k", "batch_size", "seed"):
