@@ -45,13 +45,19 @@ HYPER_SIZE = 4     # z is 4x4 per channel
 
 
 def analysis_transform(channels: int, filters: int) -> keras.Sequential:
-    """g_a: 28x28x1 -> conv5 s2 -> 14x14 -> conv5 s2 -> 7x7 -> conv3 -> (7, 7, channels). Introduced in chapter 10."""
+    """g_a: 28x28x1 -> conv5 s2 -> 14x14 -> conv5 s2 -> 7x7 -> conv3 -> (7, 7, channels).
+
+    No biases: the network is then positively homogeneous, and a black patch
+    (most of every digit) maps to latents that are exactly 0, which the
+    entropy model can make nearly free. With biases, the background's
+    latents sat at a learned offset that every digit paid for. Introduced in chapter 10.
+    """
     return keras.Sequential([
         keras.Input(IMAGE_SHAPE),
-        keras.layers.Conv2D(filters, 5, strides=2, padding="same", activation="relu"),
-        keras.layers.Conv2D(filters, 5, strides=2, padding="same", activation="relu"),
-        keras.layers.Conv2D(filters, 3, padding="same", activation="relu"),
-        keras.layers.Conv2D(channels, 3, padding="same"),
+        keras.layers.Conv2D(filters, 5, strides=2, padding="same", activation="relu", use_bias=False),
+        keras.layers.Conv2D(filters, 5, strides=2, padding="same", activation="relu", use_bias=False),
+        keras.layers.Conv2D(filters, 3, padding="same", activation="relu", use_bias=False),
+        keras.layers.Conv2D(channels, 3, padding="same", use_bias=False),
     ], name="analysis")
 
 
@@ -72,11 +78,14 @@ def synthesis_transform(channels: int, filters: int) -> keras.Sequential:
 
 
 def hyper_analysis_transform(channels: int, hyper_channels: int, filters: int) -> keras.Sequential:
-    """h_a: (7, 7, channels) -> conv3 -> conv3 s2 -> (4, 4, hyper_channels); applied to |y|. Introduced in chapter 10."""
+    """h_a: (7, 7, channels) -> conv3 -> conv3 s2 -> (4, 4, hyper_channels); applied to |y|.
+
+    No biases, as in g_a: zero latents give zero hyper-latents. Introduced in chapter 10.
+    """
     return keras.Sequential([
         keras.Input((LATENT_SIZE, LATENT_SIZE, channels)),
-        keras.layers.Conv2D(filters, 3, padding="same", activation="relu"),
-        keras.layers.Conv2D(hyper_channels, 3, strides=2, padding="same"),
+        keras.layers.Conv2D(filters, 3, padding="same", activation="relu", use_bias=False),
+        keras.layers.Conv2D(hyper_channels, 3, strides=2, padding="same", use_bias=False),
     ], name="hyper_analysis")
 
 
