@@ -155,3 +155,18 @@ def test_the_cli_passes_the_prior_to_the_model_and_refuses_pseudo_inputs_without
     assert cli._model_options(args)["pseudo_inputs"] == 500
     with pytest.raises(cli.UsageError, match="pseudo-inputs"):
         cli._model_options(parser.parse_args([*base, "--pseudo-inputs", "9"]))
+
+
+def test_under_mixed_bfloat16_the_pseudo_inputs_stay_float32_and_the_losses_finite():
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = small_conv()
+        assert model.prior.pseudo_input_logits.dtype == "float32"
+        values = model.compute_losses(digits(4), seed=0)
+        z = model.prior.sample(5, seed=0)
+        assert z.dtype == tf.float32 and model.prior.log_prob(z).dtype == tf.float32
+        assert all(np.isfinite(value.numpy()) for value in values.values())
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
