@@ -170,3 +170,21 @@ def test_under_mixed_bfloat16_the_pseudo_inputs_stay_float32_and_the_losses_fini
         assert all(np.isfinite(value.numpy()) for value in values.values())
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_a_training_run_resumes_and_its_checkpoint_evaluates(tmp_path):
+    from vae import evaluation, training
+
+    rng = np.random.default_rng(2)
+    grey = rng.random((256, 28, 28, 1)).astype("float32") * (rng.random((256, 28, 28, 1)) < 0.3)
+    test = digits(20, seed=3)
+    options = {"filters": [4, 8], "hidden": 16, "prior": "vampprior", "pseudo_inputs": 5}
+    config = training.TrainConfig(architecture="conv", latent_dim=3, model_options=options, epochs=1,
+                                  batch_size=64)
+    training.train(config, tmp_path, train_images=grey, test_images=test)
+    longer = training.TrainConfig(**{**config.as_dict(), "epochs": 2})
+    model, manifest = training.train(longer, tmp_path, train_images=grey, test_images=test)  # resumes epoch 2
+    assert manifest["epochs"] == 2 and manifest["model"]["prior"] == "vampprior"
+    loaded, _ = checkpoint.load_checkpoint(tmp_path)
+    result = evaluation.evaluate(loaded, test, k=8, batch_size=10)
+    assert np.isfinite(result.nll) and result.nll <= -result.elbo + 3 * result.nll_stderr + 5.0
