@@ -130,7 +130,7 @@ def test_a_checkpoint_round_trip_is_bit_exact(tmp_path):
     model = small_conv(seed=3)
     model.prior.pseudo_input_logits.assign(tf.random.stateless_normal((7, 28, 28, 1), seed=[4, 4]))
     checkpoint.save_checkpoint(model, tmp_path, {"note": "test"})
-    loaded, manifest = checkpoint.load_checkpoint(tmp_path)
+    loaded, _ = checkpoint.load_checkpoint(tmp_path)
     assert isinstance(loaded.prior, VampPrior)
     for saved, restored in zip(model.weights, loaded.weights):
         assert saved.path == restored.path
@@ -183,7 +183,7 @@ def test_a_training_run_resumes_and_its_checkpoint_evaluates(tmp_path):
                                   batch_size=64)
     training.train(config, tmp_path, train_images=grey, test_images=test)
     longer = training.TrainConfig(**{**config.as_dict(), "epochs": 2})
-    model, manifest = training.train(longer, tmp_path, train_images=grey, test_images=test)  # resumes epoch 2
+    _, manifest = training.train(longer, tmp_path, train_images=grey, test_images=test)  # resumes epoch 2
     assert manifest["epochs"] == 2 and manifest["model"]["prior"] == "vampprior"
     loaded, _ = checkpoint.load_checkpoint(tmp_path)
     result = evaluation.evaluate(loaded, test, k=8, batch_size=10)
