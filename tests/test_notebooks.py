@@ -113,7 +113,9 @@ def issubclass_exception(value):
     return inspect.isclass(value) and issubclass(value, BaseException)
 
 
-NO_CHAPTER_YET = ("vae.lossy.",)  # issue 17: the lossy-compression chapter is still to be written; then remove
+NO_CHAPTER_YET = ("vae.lossy.",  # issue 17: the lossy-compression chapter is still to be written; then remove
+                  "vae.vampprior.",  # issue 19: chapter 'Beyond one Gaussian layer' still to be written
+                  "vae.compression.direct.")  # issue 19: chapter 9's small-file crossover still to be written
 
 
 def test_every_public_name_of_the_package_is_used_by_some_notebook_or_the_cli():

@@ -123,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"conv: one dense width (default {defaults.CONV_OPTIONS['hidden']}); mlp: widths of "
                             f"the hidden layers (default {_words(defaults.MLP_OPTIONS['hidden'])})")
     train.add_argument("--activation", help=f"mlp: hidden activation (default {defaults.MLP_OPTIONS['activation']})")
+    train.add_argument("--prior", choices=defaults.PRIORS, default="standard",
+                       help="p(z): the standard normal, or a VampPrior (a mixture of the encoder's posteriors "
+                            "at learned pseudo-inputs, chapter 11)")
+    train.add_argument("--pseudo-inputs", type=_positive_int,
+                       help=f"vampprior: number of pseudo-inputs (default {defaults.VAMPPRIOR_PSEUDO_INPUTS})")
     train.add_argument("--epochs", type=_positive_int, default=TRAINING["epochs"])
     train.add_argument("--batch-size", type=_positive_int, default=TRAINING["batch_size"])
     train.add_argument("--learning-rate", type=_positive_float, default=TRAINING["learning_rate"])
@@ -328,6 +333,11 @@ def _model_options(args) -> dict:
             except ValueError:
                 raise UsageError(f"{PROGRAM} train: unknown activation {args.activation!r}") from None
             options["activation"] = args.activation
+    if args.prior != "standard":
+        options["prior"] = args.prior
+        options["pseudo_inputs"] = args.pseudo_inputs or defaults.VAMPPRIOR_PSEUDO_INPUTS
+    elif args.pseudo_inputs is not None:
+        raise UsageError(f"{PROGRAM} train: --pseudo-inputs applies to --prior vampprior only")
     return options
 
 

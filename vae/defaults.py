@@ -15,6 +15,12 @@ from types import MappingProxyType
 ARCHITECTURES = ("conv", "mlp")
 """The unconditional architectures ``build_model`` knows (:data:`vae.models.ARCHITECTURES`)."""
 
+PRIORS = ("standard", "vampprior")
+"""The priors an unconditional model may have: N(0, I), or the VampPrior (:mod:`vae.vampprior`, chapter 11)."""
+
+VAMPPRIOR_PSEUDO_INPUTS = 500
+"""The VampPrior's default number of pseudo-inputs (mixture components), as in Tomczak & Welling (2018)."""
+
 CONV_OPTIONS = MappingProxyType({"filters": (32, 64), "hidden": 256})
 """``ConvVAE``'s default channels of its two convolution stages and width of its dense layer."""
 

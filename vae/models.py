@@ -179,8 +179,34 @@ class VAE(_LatentModel):
         beta: initial weight of the KL term in the training loss; a
             schedule may change it during training (:mod:`vae.training`).
 
+        prior: ``"standard"`` (N(0, I), the default) or ``"vampprior"``
+            (:class:`vae.vampprior.VampPrior`, a mixture of the encoder's
+            posteriors at learned pseudo-inputs; chapter 11).
+        pseudo_inputs: the VampPrior's number of components (ignored for
+            the standard prior).
+
     Introduced in chapter 5.
     """
+
+    def __init__(self, latent_dim: int, prior: str = "standard",
+                 pseudo_inputs: int = defaults.VAMPPRIOR_PSEUDO_INPUTS, **kwargs):
+        if prior not in defaults.PRIORS:
+            raise ValueError(f"unknown prior {prior!r}; expected one of {list(defaults.PRIORS)}")
+        self.prior_name = prior
+        self.pseudo_inputs = check_positive_int(pseudo_inputs, "pseudo_inputs")
+        super().__init__(latent_dim, **kwargs)
+
+    def build_prior(self) -> Prior:
+        """N(0, I), or a :class:`vae.vampprior.VampPrior` on this model's encoder when ``prior="vampprior"``."""
+        if self.prior_name == "vampprior":
+            from vae.vampprior import VampPrior
+
+            def encode_pseudo_inputs(images):  # the encoder network itself: pseudo-inputs are valid images
+                return self.encoder(images)
+
+            return VampPrior(self.latent_dim, encode_pseudo_inputs, pseudo_inputs=self.pseudo_inputs,
+                             seed=self.noise_seed)
+        return super().build_prior()
 
     # -- architecture, provided by subclasses -------------------------------------------
     def _gaussian_heads(self, hidden):
@@ -262,7 +288,10 @@ class VAE(_LatentModel):
 
     def get_config(self) -> dict:
         """The constructor arguments, plus ``architecture``, as plain JSON types."""
-        return {"architecture": self.architecture, "latent_dim": self.latent_dim, "seed": self.noise_seed}
+        config = {"architecture": self.architecture, "latent_dim": self.latent_dim, "seed": self.noise_seed}
+        if self.prior_name != "standard":  # the shipped models' manifests keep their layout
+            config.update(prior=self.prior_name, pseudo_inputs=self.pseudo_inputs)
+        return config
 
 
 def _float32(tensor):

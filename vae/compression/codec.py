@@ -11,6 +11,14 @@ The file's header (see :mod:`vae.compression.container`) holds::
     payload_words              length of the ANS stack
     images_sha256              checksum of the original images
     names_bytes                length of the optional LZMA-packed file names
+    method                     "bits-back" (files written before it existed lack it)
+
+Small inputs: with ``fallback=True``, when a direct code of the pixels (the
+best of raw DEFLATE, bz2, LZMA and an adaptive context model,
+:mod:`vae.compression.direct`) is smaller than the bits-back file,
+:meth:`BitsBackCodec.compress` returns that file instead; its
+compact header records the method, and :meth:`BitsBackCodec.decompress` and
+:func:`decompress` read both kinds.
 
 Bits back needs bits on the stack before the first code can be popped. The
 codec starts the stack with ``initial_words`` pseudo-random 32-bit words (from
@@ -31,7 +39,7 @@ import constriction
 import numpy as np
 
 from vae import checkpoint, pretrained
-from vae.compression import container
+from vae.compression import container, direct
 from vae.compression.bitsback import PIXELS, LatentGrid, decode_batch, encode_batch
 from vae.compression.container import CompressionError
 from vae.models import VAE
@@ -129,7 +137,7 @@ class BitsBackCodec:
         return math.ceil(first_batch * self.model.latent_dim * self.grid.initial_bits_per_code / 32)
 
     def compress(self, images, names: list[str] | None = None, initial_seed: int = 0,
-                 progress: Callable[[int], object] | None = None) -> bytes:
+                 progress: Callable[[int], object] | None = None, fallback: bool = False) -> bytes:
         """Compress binary images into the bytes of a self-describing file.
 
         Args:
@@ -138,9 +146,13 @@ class BitsBackCodec:
             initial_seed: seed of the initial stack words.
             progress: called after each batch with the number of images it
                 coded (e.g. a tqdm bar's ``update``).
+            fallback: if true, return the direct code of
+                :mod:`vae.compression.direct` instead when it is smaller
+                (up to a few hundred digits); if false (the default, what
+                chapter 9 measures), always the bits-back file.
 
         Returns:
-            The file's bytes (header and ANS words).
+            The file's bytes (header and ANS words, or a direct file).
         """
         images = binary_images(images)
         if names is not None:
@@ -162,8 +174,14 @@ class BitsBackCodec:
                   "batch_size": self.batch_size, "latent_dim": self.model.latent_dim,
                   "grid": dataclasses.asdict(self.grid), "initial_words": len(initial),
                   "initial_seed": initial_seed, "payload_words": len(words),
-                  "images_sha256": _images_sha256(images), "names_bytes": len(names_blob)}
-        return container.pack(header, words.tobytes() + names_blob)
+                  "images_sha256": _images_sha256(images), "names_bytes": len(names_blob),
+                  "method": "bits-back"}
+        blob = container.pack(header, words.tobytes() + names_blob)
+        if fallback:
+            small = direct.encode_direct(images, names_blob)
+            if len(small) < len(blob):
+                return small
+        return blob
 
     # -- decompression ------------------------------------------------------------------
     def decompress(self, blob: bytes, progress: Callable[[int], object] | None = None) -> Decompressed:
@@ -177,6 +195,8 @@ class BitsBackCodec:
                 another model or checkpoint, or did not decode to the images
                 it was made from.
         """
+        if direct.is_direct(blob):
+            return _decompress_direct(blob)
         header, body = container.unpack(blob)
         missing = sorted(HEADER_FIELDS - set(header))
         if missing:
@@ -219,6 +239,13 @@ class BitsBackCodec:
                                    f"the model's {self.model.latent_dim}")
 
 
+def _decompress_direct(blob: bytes) -> Decompressed:
+    """A direct file (no model needed); its header gains ``model: None`` beside the method."""
+    images, names_blob, header = direct.decode_direct(blob)
+    names = lzma.decompress(names_blob).decode().split("\n") if names_blob else None
+    return Decompressed(images=images, names=names, header={**header, "model": None})
+
+
 def _batch_sizes(count: int, batch_size: int) -> list[int]:
     full, rest = divmod(count, batch_size)
     return [batch_size] * full + ([rest] if rest else [])
@@ -231,19 +258,26 @@ def _initial_words(count: int, seed: int) -> np.ndarray:
 def read_header(blob: bytes) -> dict:
     """The checked header of a compressed file (raises :class:`CompressionError` if damaged).
 
+    A direct file's header (:mod:`vae.compression.direct`) is
+    ``{"method", "count", "names_bytes", "format_version", "model": None}``.
+
     Introduced in chapter 9.
     """
+    if direct.is_direct(blob):
+        return {**direct.decode_direct(blob)[2], "model": None}
     header, _ = container.unpack(blob)
     return header
 
 
 def compress(images, model: str = "conv", names: list[str] | None = None, batch_size: int = 25,
-             progress: Callable[[int], object] | None = None) -> bytes:
-    """Compress binary images with shipped model ``model`` (``progress``: see :meth:`BitsBackCodec.compress`).
+             progress: Callable[[int], object] | None = None, fallback: bool = False) -> bytes:
+    """Compress binary images with shipped model ``model`` (``progress``, ``fallback``: see
+    :meth:`BitsBackCodec.compress`).
 
     Introduced in chapter 9.
     """
-    return BitsBackCodec.pretrained(model, batch_size=batch_size).compress(images, names=names, progress=progress)
+    return BitsBackCodec.pretrained(model, batch_size=batch_size).compress(images, names=names, progress=progress,
+                                                                            fallback=fallback)
 
 
 def decompress(blob: bytes, progress: Callable[[int], object] | None = None) -> Decompressed:
@@ -251,6 +285,8 @@ def decompress(blob: bytes, progress: Callable[[int], object] | None = None) -> 
 
     ``progress``: see :meth:`BitsBackCodec.decompress`. Introduced in chapter 9.
     """
+    if direct.is_direct(blob):
+        return _decompress_direct(blob)
     header = read_header(blob)
     if not {"model", "batch_size"} <= set(header):
         raise CompressionError("damaged file: the header does not name its model")
@@ -269,10 +305,17 @@ def bits_per_dim(blob: bytes) -> dict:
         minus the initial words, "initial_bits": 32 * initial_words,
         "header_bytes": bytes outside the ANS words}``.
 
+    A direct file has no initial bits: its ``payload`` and ``net`` are its
+    method's code (names included), ``header_bytes`` the 22 bytes around it.
+
     Introduced in chapter 9.
     """
     header = read_header(blob)
     dims = header["count"] * PIXELS
+    if direct.is_direct(blob):
+        code_bits = 8 * (len(blob) - direct.OVERHEAD_BYTES)
+        return {"total": 8 * len(blob) / dims, "payload": code_bits / dims, "net": code_bits / dims,
+                "initial_bits": 0, "header_bytes": direct.OVERHEAD_BYTES}
     payload_bits = 32 * header["payload_words"]
     initial_bits = 32 * header["initial_words"]
     return {"total": 8 * len(blob) / dims, "payload": payload_bits / dims,
