@@ -23,7 +23,7 @@ __all__ = [
     "rate_distortion_plane",
 ]
 
-GREY = "#8c8c8c"  # lines and free text: readable on white and on near-black
+GREY = "#6e6e6e"  # lines and free text: readable on white, on the site's dark-mode image card and on near-black
 INK = "#1a1a1a"  # text inside the light fills
 FILLS = {"data": "#9ecae1", "latent": "#fdd0a2", "net": "#c7e9c0", "noise": "#dadaeb", "loss": "#fcbba1"}
 GRADIENT = "#e6550d"
@@ -182,7 +182,7 @@ def bits_back_stack():
                 step = label if row == 0 else {"stack at start": "push $z$ with $q(z|x)$",
                                                "pop $z$ with $q(z|x)$": "pop $x$ with $p(x|z)$",
                                                "push $x$ with $p(x|z)$": "pop $z$ with $p(z)$"}[label]
-                _arrow(ax, (x - 2.3, y0 + 3.0), (x - 0.2, y0 + 3.0), text=step, offset=(0.0, 0.35))
+                _arrow(ax, (x - 2.0, y0 + 3.0), (x - 0.3, y0 + 3.0), text=step, offset=(0.0, 0.35))
     ax.text(8.0, 4.45, "the receiver undoes each step in reverse order and gets $x$ back,\n"
             "and with it the $-\\log_2 q(z|x)$ bits the sender borrowed",
             ha="center", va="center", color=GREY, fontsize=9)
