@@ -484,7 +484,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     The format: two zero bytes, a type code byte, the number of dimensions
     ``d``, then ``d`` big-endian uint32 sizes, then the items, big-endian,
     in C order. Type codes: 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
-    0x0D float32, 0x0E float64. Gzip is recognised by the magic bytes
+    0x0D float32, 0x0E float64. Gzip is recognized by the magic bytes
     ``1f 8b`` at the start of the file, whatever its name.
 
     Args:

@@ -3,7 +3,7 @@
 Every function returns one number per example, shape ``(batch,)``, in nats
 (natural-log units). Signs follow the maths: log-likelihoods and bounds are
 log-probabilities (usually negative); KL divergences are non-negative. A loss
-to minimise is the *negative* of a bound.
+to minimize is the *negative* of a bound.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def _sum_over_pixels(per_pixel: tf.Tensor) -> tf.Tensor:
 
 
 def bernoulli_log_likelihood(x, logits) -> tf.Tensor:
-    """log p(x | z) for a factorised Bernoulli decoder, from logits, in nats.
+    """log p(x | z) for a factorized Bernoulli decoder, from logits, in nats.
 
     Computed as ``-softplus(-l) * x - softplus(l) * (1 - x)`` summed over pixels
     (what ``tf.nn.sigmoid_cross_entropy_with_logits`` computes), which never

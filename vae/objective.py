@@ -107,7 +107,7 @@ class LinearGaussianToy:
         return gaussian_kl(mean, var, post_mean, post_var)
 
     def best_q(self, x, beta: float = 1.0):
-        """The Gaussian ``q = N(mean, var)`` that maximises ``elbo(x, mean, var, beta)``.
+        """The Gaussian ``q = N(mean, var)`` that maximizes ``elbo(x, mean, var, beta)``.
 
         Setting the derivatives to zero gives ``var = beta / (beta + w**2/s**2)``
         and ``mean = w (x - b) / (w**2 + beta s**2)``; with ``beta == 1`` this
@@ -133,7 +133,7 @@ def kl_sign_experiment(model, images, kl_sign: int, steps: int = 300, learning_r
                        seed: int = 0) -> dict[str, np.ndarray]:
     """Train ``model`` on one fixed batch with the KL added (+1) or subtracted (-1); record both terms.
 
-    Each step minimises ``reconstruction + kl_sign * kl`` (batch means, nats
+    Each step minimizes ``reconstruction + kl_sign * kl`` (batch means, nats
     per image; one reparameterized sample per image, drawn with the stateless
     seed ``(seed + step, 0)``) with Adam. (That additive derivation predates
     :func:`vae.seeding.stateless_seed`'s ``(seed, step)``; it is kept because
@@ -148,7 +148,7 @@ def kl_sign_experiment(model, images, kl_sign: int, steps: int = 300, learning_r
         model: a :class:`vae.models.VAE` (its weights are changed).
         images: the batch, ``(batch, 28, 28, 1)`` float32 in [0, 1].
         kl_sign: +1 or -1.
-        steps: the most optimisation steps to take (>= 1).
+        steps: the most optimization steps to take (>= 1).
         learning_rate: Adam's step size.
         seed: base of the per-step noise seeds.
 

@@ -141,3 +141,33 @@ def plot_history(history, keys=("loss", "val_loss"), ax=None, ylabel: str = "nat
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
+
+
+def latent_traversals(model, image, units, values) -> np.ndarray:
+    """Vary one code number at a time around one image's code; decode each variant.
+
+    The code is the encoder's posterior mean for ``image``; for each unit in
+    ``units`` that one number is set to each of ``values`` while all the
+    others are held, and the decoder's pixel probabilities are returned.
+
+    Args:
+        model: a :class:`vae.models.VAE` with ``encode`` and ``decode``.
+        image: one image ``(28, 28, 1)`` in [0, 1].
+        units: the latent units to vary, in the order of the rows.
+        values: the values each unit takes, in the order of the columns
+            (prior standard deviations, since p(z) = N(0, I)).
+
+    Returns:
+        ``(len(units) * len(values), 28, 28, 1)`` float array in [0, 1],
+        row by row, ready for :func:`tile_images` with ``columns=len(values)``.
+
+    Introduced in chapter 7.
+    """
+    import tensorflow as tf
+
+    mean, _ = model.encode(np.asarray(image, np.float32)[None])
+    values = np.asarray(values, np.float32)
+    codes = np.repeat(mean.numpy(), len(units) * len(values), axis=0)
+    for row, unit in enumerate(units):
+        codes[row * len(values):(row + 1) * len(values), unit] = values
+    return tf.sigmoid(model.decode(codes)).numpy()

@@ -7,13 +7,13 @@ costs, both in nats per image:
 - the *distortion* ``D = -E_{q(z|x)} log p(x|z)``, what the reconstruction
   still gets wrong.
 
-``-ELBO = D + R``; a β-VAE minimises ``D + β R`` instead, and each β picks
+``-ELBO = D + R``; a β-VAE minimizes ``D + β R`` instead, and each β picks
 another point of the trade-off. :func:`beta_sweep` trains one model per β on
 the same data with the same seed, measures ``R`` and ``D`` on the same fixed
 test images, and :func:`plot_rate_distortion` draws the curve.
 :func:`optimise_posterior` asks what the rate and distortion of each image
 would be with the best Gaussian posterior rather than the encoder's
-(chapter 11, the amortisation gap).
+(chapter 11, the amortization gap).
 
 Introduced in chapter 8.
 """
@@ -152,16 +152,16 @@ def optimise_posterior(model: VAE, images, steps: int = 100, samples: int = 8, l
     """Fit a separate Gaussian q(z|x) to each image, with the model's weights frozen.
 
     The encoder maps every image to its posterior in one forward pass
-    (*amortised* inference); here instead each image gets its own free
-    parameters ``(mean, log_var)``, improved by Adam to minimise that
+    (*amortized* inference); here instead each image gets its own free
+    parameters ``(mean, log_var)``, improved by Adam to minimize that
     image's ``D + beta * R`` (the negative ELBO when ``beta == 1``), with
     ``samples`` reparameterized draws per step. The gain over the encoder is
-    an estimate of the *amortisation gap* of Cremer, Li and Duvenaud (2018).
+    an estimate of the *amortization gap* of Cremer, Li and Duvenaud (2018).
     The model's weights are not changed.
 
     Args:
         model: a :class:`vae.models.VAE`.
-        images: binary images ``(N, 28, 28, 1)`` (all optimised at once; keep N modest).
+        images: binary images ``(N, 28, 28, 1)`` (all optimized at once; keep N modest).
         steps: Adam steps (>= 1).
         samples: draws of z per image and step (>= 1).
         learning_rate: Adam's step size (> 0).

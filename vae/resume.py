@@ -40,7 +40,7 @@ def save_state(model: keras.Model, run_dir, progress: dict,
     Args:
         model: a compiled model with ``optimizer`` and ``seed_generator``.
         run_dir: the run folder.
-        progress: JSON-serialisable record with ``epochs_done`` (int).
+        progress: JSON-serializable record with ``epochs_done`` (int).
         save_weights: ``save_weights(model, path)`` writing the model's own weights atomically.
 
     Returns:

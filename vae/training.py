@@ -220,7 +220,7 @@ class TrainConfig:
 
 def new_model(config: TrainConfig, steps_per_epoch: int | None = None,
               strategy: tf.distribute.Strategy | None = None) -> VAE:
-    """A freshly initialised, compiled model for ``config``.
+    """A freshly initialized, compiled model for ``config``.
 
     The initial weights depend only on ``config.seed``: this reseeds Python's,
     NumPy's and TensorFlow's global generators with it (as
