@@ -113,9 +113,7 @@ def issubclass_exception(value):
     return inspect.isclass(value) and issubclass(value, BaseException)
 
 
-NO_CHAPTER_YET = ("vae.lossy.",  # issue 17: the lossy-compression chapter is still to be written; then remove
-                  "vae.resume.",  # issue 17: the lossy chapter's live training shows the resume state
-                  "vae.vampprior.",  # issue 19: chapter 'Beyond one Gaussian layer' still to be written
+NO_CHAPTER_YET = ("vae.vampprior.",  # issue 19: chapter 'Beyond one Gaussian layer' still to be written
                   "vae.compression.direct.")  # issue 19: chapter 9's small-file crossover still to be written
 
 

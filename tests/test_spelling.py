@@ -28,7 +28,7 @@ PAGES = sorted(ROOT.glob("book/*.md")) + [ROOT / "README.md", ROOT / "CONTRIBUTI
 MODULES = sorted((ROOT / "vae").rglob("*.py"))
 # Files other sessions own that still use -ise in docstrings (issue 15): remove
 # each once its owner has merged the house spelling; the list should be empty.
-PENDING = ("vae/compression/", "vae/grading/", "vae/lossy/", "vae/models.py", "vae/priors.py",
+PENDING = ("vae/compression/", "vae/grading/", "vae/lossy/", "vae/models.py", "vae/priors.py", "vae/vampprior.py",
            "chapters/exercises/")
 
 STEMS = ("amortis|parameteris|optimis|minimis|maximis|normalis|summaris|recognis|memoris|factoris|"
