@@ -259,7 +259,7 @@ def test_the_whole_book_prints_to_one_pdf_with_every_chapter_typeset(site, brows
     chapter_titles = [t for t, _ in result["chapters"]]
     assert len(chapter_titles) == len(toc_files)
     assert all(title in [t for t, _ in titles] for title in chapter_titles)
-    for number in range(1, 11):
+    for number in range(1, len(list((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))) + 1):
         assert any(t.startswith(f"{number}. ") for t in chapter_titles), f"chapter {number} has no bookmark"
     untypeset = []
     for index, pdf_page in enumerate(reader.pages):

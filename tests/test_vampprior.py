@@ -93,10 +93,13 @@ def test_an_unknown_batch_size_works_inside_tf_function():
 def test_the_elbo_is_below_the_iwae_bound():
     model = small_conv()
     x = digits(4)
-    elbo = np.mean([losses.iwae_bound(model, x, k=1, seed=[s, 0]).numpy() for s in range(64)], axis=0)
-    iwae = losses.iwae_bound(model, x, k=64, seed=[99, 0]).numpy()  # k = 1 is a one-sample ELBO
-    assert elbo.shape == iwae.shape == (4,)
-    assert np.all(elbo < iwae)
+    # k = 1 is a one-sample ELBO. On an untrained model the gap is a few hundredths of a nat, the size of
+    # the Monte Carlo noise, so the check is statistical: E[IWAE_64] >= E[ELBO] within 4 standard errors.
+    elbo = np.array([losses.iwae_bound(model, x, k=1, seed=[s, 0]).numpy() for s in range(256)])
+    iwae = np.array([losses.iwae_bound(model, x, k=64, seed=[1000 + s, 0]).numpy() for s in range(16)])
+    assert elbo.shape[1:] == iwae.shape[1:] == (4,)
+    stderr = np.sqrt(elbo.var(0) / len(elbo) + iwae.var(0) / len(iwae))
+    assert np.all(elbo.mean(0) <= iwae.mean(0) + 4 * stderr)
 
 
 def test_on_a_one_dimensional_code_the_iwae_bound_stays_below_the_exact_log_likelihood():
