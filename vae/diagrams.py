@@ -63,8 +63,7 @@ def _arrow(ax, start, end, color: str = GREY, style: str = "-", text: str | None
 def graphical_model():
     """The VAE as a graphical model: p(z) p_θ(x|z) generates, q_φ(z|x) infers.
 
-    Returns the matplotlib figure (transparent background). Introduced in
-    chapter 3.
+    Returns the matplotlib figure (transparent background). Introduced in chapter 3.
     """
     fig, ax = _canvas(6.4, 3.4, (0, 8), (0, 4.2))
     ax.add_patch(Rectangle((1.6, 0.35), 4.8, 3.3, fill=False, edgecolor=GREY, linewidth=1.2))
@@ -200,8 +199,7 @@ def rate_distortion_plane(beta: float = 1.0, points=None):
             draw as dots (e.g. the models of a β sweep).
 
     The frontier is a schematic convex curve unless ``points`` are given, in
-    which case they are drawn on it too. Returns the figure. Introduced in
-    chapter 8.
+    which case they are drawn on it too. Returns the figure. Introduced in chapter 8.
     """
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     fig.patch.set_alpha(0.0)
