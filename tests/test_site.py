@@ -168,7 +168,9 @@ OVERFLOW_REPORT = """() => {
   };
   const overflowing = [...document.querySelectorAll(
       'article pre, article div.cell_output, article div.cell_output *, article div.cell_input')]
-    .filter(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1)
+    // MathJax's inline containers in figure captions report a few pixels of their own
+    // overflow; the caption that holds them is still checked
+    .filter(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1 && !e.closest('mjx-container, math, span.math'))
     .map(describe);
   const wrapped_rows = [];
   for (const pre of document.querySelectorAll('article div.cell_output pre')) {
