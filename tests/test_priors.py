@@ -25,7 +25,7 @@ class ShiftedNormal(priors.Prior):
     def sample(self, n, seed=None):
         return self.shift + self.scale * super().sample(n, seed)
 
-    def quantised(self, grid, n):
+    def quantized(self, grid, n):
         size = n * self.latent_dim
         return "gaussian", np.full(size, self.shift), np.full(size, self.scale)
 
@@ -41,7 +41,7 @@ class TwoBumps(priors.Prior):
     def kl(self, mean, log_var, z=None):
         return self.kl_monte_carlo(mean, log_var, z)
 
-    def quantised(self, grid, n):
+    def quantized(self, grid, n):
         edges = (np.arange(-grid.max_bin, grid.max_bin + 2) - 0.5) * grid.bin_width
         cdf = 0.5 * sum(0.5 * (1.0 + tf.math.erf((edges - centre) / (0.6 * np.sqrt(2.0))).numpy())
                         for centre in (-1.0, 1.0))
@@ -118,7 +118,7 @@ def test_the_codec_codes_the_codes_under_the_models_prior(binary_images):
 
 def test_a_prior_that_describes_nothing_codable_is_refused(binary_images):
     class Vague(priors.Prior):
-        def quantised(self, grid, n):
+        def quantized(self, grid, n):
             return ("laplace",)
 
     with pytest.raises(ValueError, match="gaussian"):

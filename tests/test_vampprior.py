@@ -146,7 +146,7 @@ def test_the_bits_back_codec_refuses_a_vampprior_with_a_clear_error():
     compression = pytest.importorskip("vae.compression")
     model = small_conv()
     with pytest.raises(NotImplementedError, match="VampPrior"):
-        model.prior.quantised(compression.LatentGrid(), 2)
+        model.prior.quantized(compression.LatentGrid(), 2)
 
 
 def test_the_cli_passes_the_prior_to_the_model_and_refuses_pseudo_inputs_without_it():

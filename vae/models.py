@@ -6,7 +6,7 @@ Both share one contract (chapters, tests and the CLI rely on it):
   separate output heads;
 - ``reparameterize(mean, log_var, seed=None) -> z``, ``(batch, latent_dim)``,
   valid for an unknown batch size inside ``tf.function``;
-- ``decode(z) -> logits`` shaped ``(batch, 28, 28, 1)``: a factorised
+- ``decode(z) -> logits`` shaped ``(batch, 28, 28, 1)``: a factorized
   Bernoulli decoder, ``sigmoid(logits)`` is the probability a pixel is on;
 - ``sample(n, seed=None) -> images`` in [0, 1], ``(n, 28, 28, 1)``;
 - ``prior``: the prior p(z), a :class:`vae.priors.Prior` (the standard

@@ -10,7 +10,7 @@ that needs p(z) asks it, through four methods:
   ``log q(z|x) - log p(z)`` at the posterior draw ``z`` (the ELBO,
   :func:`vae.losses.elbo_terms`, and the training loss);
 - ``sample(n, seed)``: ``n`` codes ``(n, latent_dim)`` (``model.sample``);
-- ``quantised(grid, n)``: p(z) on the bins of a
+- ``quantized(grid, n)``: p(z) on the bins of a
   :class:`vae.compression.LatentGrid`, for bits-back coding
   (:mod:`vae.compression.bitsback` pushes and pops the codes with it).
 
@@ -40,7 +40,7 @@ class Prior:
 
     Subclasses (a mixture, a VampPrior, a top-down hierarchy) override
     :meth:`log_prob`, :meth:`sample`, :meth:`kl` (or fall back on
-    :meth:`kl_monte_carlo`) and :meth:`quantised`. A prior with weights is
+    :meth:`kl_monte_carlo`) and :meth:`quantized`. A prior with weights is
     also a Keras layer, ``class Mixture(Prior, keras.layers.Layer)``, so
     that its weights are trained and saved with the model's; the standard
     normal has none and is a plain object, so the weights files of the
@@ -100,13 +100,13 @@ class Prior:
             return keras.random.normal(shape, seed=seed)
         return tf.random.stateless_normal(shape, seed=stateless_seed(seed, 0))
 
-    def quantised(self, grid, n: int) -> tuple:
+    def quantized(self, grid, n: int) -> tuple:
         """p(z) of ``n`` codes on the bins of ``grid``, for bits-back coding.
 
         Returns one of two descriptions, per code number (``n * latent_dim``
         of them, row-major), that :mod:`vae.compression.bitsback` codes with:
 
-        - ``("gaussian", mean, std)``: a Gaussian per code number, quantised
+        - ``("gaussian", mean, std)``: a Gaussian per code number, quantized
           to the bins; ``mean`` and ``std`` are float64 ``(n * latent_dim,)``
           in units of z (the standard normal's: zeros and ones);
         - ``("categorical", probabilities)``: float64

@@ -16,7 +16,7 @@ No closed-form KL exists: :meth:`VampPrior.kl` is the one-sample estimate
 ``log q(z|x) - log p(z)`` at the posterior draw.
 
 Bits-back coding needs p(z) on the bins of a grid *per code number*; the
-mixture does not factorise over the latent axis, so :meth:`VampPrior.quantised`
+mixture does not factorize over the latent axis, so :meth:`VampPrior.quantized`
 refuses with an explanation (the planned strategy is written there).
 
 Introduced in chapter 11.
@@ -119,21 +119,21 @@ class VampPrior(Prior, keras.layers.Layer):
         index = tf.cast(index, tf.int32)
         return tf.gather(mean, index) + tf.exp(0.5 * tf.gather(log_var, index)) * eps
 
-    def quantised(self, grid, n: int) -> tuple:
-        """Refuses: the mixture does not factorise over the latent axis, which the codec's prior needs.
+    def quantized(self, grid, n: int) -> tuple:
+        """Refuses: the mixture does not factorize over the latent axis, which the codec's prior needs.
 
-        The bits-back codec pushes each code number under its own discretised
+        The bits-back codec pushes each code number under its own discretized
         distribution. Coding a VampPrior needs bits-back on the component
         too: pop ``k`` under ``p(k | z_bins)`` (the mixture's responsibility
-        of the quantised code), push ``z`` under the factorised
+        of the quantized code), push ``z`` under the factorized
         ``N(mean_k, var_k)`` on the grid, push ``k`` under the uniform
         ``1/K``; the net cost is ``-log2 p(z_bins)``. That is not built yet.
 
         Introduced in chapter 11.
         """
         raise NotImplementedError(
-            "bits-back coding with a VampPrior is not supported yet: the mixture does not factorise "
-            "over the latent axis; it needs bits-back on the component index (see VampPrior.quantised)")
+            "bits-back coding with a VampPrior is not supported yet: the mixture does not factorize "
+            "over the latent axis; it needs bits-back on the component index (see VampPrior.quantized)")
 
     def __repr__(self) -> str:
         return f"VampPrior(latent_dim={self.latent_dim}, pseudo_inputs={self.pseudo_input_count})"

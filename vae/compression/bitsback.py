@@ -9,7 +9,7 @@ Barber 2019):
    stack, the bits we later get back;
 2. **push** ``x`` under the decoder's Bernoulli p(x|z) (``model.decode``):
    -log2 p(x|z) bits;
-3. **push** ``z`` under the prior p(z) (``model.prior.quantised``, see
+3. **push** ``z`` under the prior p(z) (``model.prior.quantized``, see
    :class:`vae.priors.Prior`): -log2 p(z) bits.
 
 The stack grows by -log2 p(x|z) - log2 p(z) + log2 q(z|x) bits per image,
@@ -18,16 +18,16 @@ and in reverse order: pop ``z`` under the prior, pop ``x`` under p(x|z), then
 push ``z`` back under q(z|x) computed from the recovered ``x``, which returns
 the borrowed bits to the stack exactly.
 
-The continuous code is discretised on a uniform grid (:class:`LatentGrid`):
+The continuous code is discretized on a uniform grid (:class:`LatentGrid`):
 bins of width ``2**-bin_width_log2`` on ``[-latent_range, latent_range]``,
-with both q(z|x) and p(z) quantised to the same bins. Because the bin width
+with both q(z|x) and p(z) quantized to the same bins. Because the bin width
 appears in both the popped and the pushed probability it cancels to first
 order; what remains is an error of order (bin width / posterior std)^2,
 negligible here.
 
 The grid must not have too many bins either. ``constriction`` stores each
 probability as an integer out of 2**24 and gives every bin of the range at
-least one unit ("leaky" quantisation, so that any symbol stays codable). A
+least one unit ("leaky" quantization, so that any symbol stays codable). A
 pop under q(z|x) therefore lands, with probability about
 ``bins / 2**24`` per code number, in a bin anywhere in the range instead of
 near the posterior, and the digit decoded from that code costs hundreds of
@@ -102,7 +102,7 @@ class LatentGrid:
         return math.ceil(math.log2(1.5 * math.sqrt(2 * math.pi * math.e)) + self.bin_width_log2)
 
     def gaussian(self):
-        """constriction's quantised Gaussian over this grid's bins."""
+        """constriction's quantized Gaussian over this grid's bins."""
         return constriction.stream.model.QuantizedGaussian(-self.max_bin, self.max_bin)
 
     def codes(self, bins: np.ndarray) -> np.ndarray:
@@ -123,7 +123,7 @@ def _bernoulli():
 
 # -- the three distributions, each as (constriction model, parameters, symbol offset) --------
 # A symbol coded under a distribution is ``value + offset``: code bins -max_bin..max_bin
-# (offset 0 for a quantised Gaussian, max_bin for a categorical over the bins), pixels 0/1.
+# (offset 0 for a quantized Gaussian, max_bin for a categorical over the bins), pixels 0/1.
 
 def _posterior(model, images: np.ndarray, grid: LatentGrid) -> tuple:
     """q(z|x) of a batch on the grid, from ``model.encode``.
@@ -148,8 +148,8 @@ def _likelihood(model, bins: np.ndarray, grid: LatentGrid) -> tuple:
 
 
 def _prior(model, batch: int, grid: LatentGrid) -> tuple:
-    """p(z) of ``batch`` codes on the grid, from ``model.prior.quantised`` (see :class:`vae.priors.Prior`)."""
-    kind, *parameters = model.prior.quantised(grid, batch)
+    """p(z) of ``batch`` codes on the grid, from ``model.prior.quantized`` (see :class:`vae.priors.Prior`)."""
+    kind, *parameters = model.prior.quantized(grid, batch)
     if kind == "gaussian":
         mean, std = (np.asarray(p, dtype=np.float64) for p in parameters)
         return grid.gaussian(), (mean / grid.bin_width, std / grid.bin_width), 0
@@ -157,7 +157,7 @@ def _prior(model, batch: int, grid: LatentGrid) -> tuple:
         (probabilities,) = parameters
         return constriction.stream.model.Categorical(perfect=False), (np.asarray(probabilities, np.float64),), \
             grid.max_bin
-    raise ValueError(f"a prior's quantised() must describe a 'gaussian' or a 'categorical', got {kind!r}")
+    raise ValueError(f"a prior's quantized() must describe a 'gaussian' or a 'categorical', got {kind!r}")
 
 
 def _push(coder, values: np.ndarray, distribution: tuple) -> None:
@@ -185,7 +185,7 @@ def encode_batch(coder, model: VAE, images: np.ndarray, grid: LatentGrid) -> np.
         coder: a ``constriction.stream.stack.AnsCoder``.
         model: a :class:`vae.models.VAE` (or any model with that contract).
         images: uint8 ``(batch, 28, 28)`` of 0s and 1s.
-        grid: the latent discretisation.
+        grid: the latent discretization.
 
     Returns:
         the code bins popped under q(z|x) and pushed under the prior, int32

@@ -6,7 +6,7 @@ The file's header (see :mod:`vae.compression.container`) holds::
 
     model, weights_sha256      which checkpoint the file needs
     count, batch_size          how many images, coded how many at a time
-    latent_dim, grid           the code size and its discretisation
+    latent_dim, grid           the code size and its discretization
     initial_words, initial_seed  the random start of the stack (see below)
     payload_words              length of the ANS stack
     images_sha256              checksum of the original images
@@ -109,7 +109,7 @@ class BitsBackCodec:
             file and checked when decompressing.
         batch_size: images coded together; larger batches run faster but
             need more initial bits (``batch_size * latent_dim * grid.initial_bits_per_code``).
-        grid: the latent discretisation.
+        grid: the latent discretization.
 
     Introduced in chapter 9.
     """

@@ -1,7 +1,7 @@
 """The checks of the graded exercises, one per exercise, registered in :data:`vae.grading.EXERCISES`.
 
 Each check runs the learner's function on fixed inputs and compares it with
-the package's own implementation; common mistakes are recognised by name.
+the package's own implementation; common mistakes are recognized by name.
 
 Introduced in chapter 2, whose exercises are the first graded ones.
 """

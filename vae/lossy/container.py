@@ -12,7 +12,7 @@ Layout (all integers little-endian), in the style of :mod:`vae.compression.conta
     rest      body: the range coder's words as uint32
 
 A truncated or damaged file is refused before any decoding starts; a
-lossless bits-back file (:mod:`vae.compression`) is recognised by its magic
+lossless bits-back file (:mod:`vae.compression`) is recognized by its magic
 and refused with a sentence saying which decoder it needs. Errors are
 :class:`vae.compression.CompressionError`.
 

@@ -9,7 +9,7 @@ is run once by ``benchmarks/lossy_rate_distortion.py --record`` and stored in
 ``vae/checkpoints/lossy/rate_distortion.json``, which chapter 10 reads
 (:func:`recorded`) and spot-checks live on fewer digits.
 
-:func:`bd_rates` summarises the learned curve against each classical one as
+:func:`bd_rates` summarizes the learned curve against each classical one as
 a Bjøntegaard delta rate over the PSNR range the learned codec covers
 (:func:`anchor_points` chooses the classical points that bracket it).
 

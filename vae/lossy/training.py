@@ -90,7 +90,7 @@ class CodecTrainConfig:
 
 
 def new_codec(config: CodecTrainConfig, steps_per_epoch: int = -(-60000 // 32)) -> LearnedCodec:
-    """A freshly initialised, compiled codec; the weights depend only on ``config.seed``.
+    """A freshly initialized, compiled codec; the weights depend only on ``config.seed``.
 
     ``steps_per_epoch`` shapes a cosine learning-rate schedule (default: the
     60,000 training digits in batches of 32). Introduced in chapter 10.
