@@ -65,7 +65,7 @@ def graphical_model():
 
     Returns the matplotlib figure (transparent background). Introduced in chapter 3.
     """
-    fig, ax = _canvas(6.4, 3.4, (0, 8), (0, 4.2))
+    fig, ax = _canvas(7.2, 3.1, (-1.4, 8.6), (0, 4.2))
     ax.add_patch(Rectangle((1.6, 0.35), 4.8, 3.3, fill=False, edgecolor=GREY, linewidth=1.2))
     ax.text(6.25, 0.55, "N images", ha="right", color=GREY, fontsize=9.5)
     for (x, y), name, kind in (((4, 3.0), "$z$", "latent"), ((4, 1.0), "$x$", "data")):
@@ -74,9 +74,10 @@ def graphical_model():
     _arrow(ax, (3.8, 2.6), (3.8, 1.42), text=r"$p_\theta(x\,|\,z)$" + "\ndecoder", offset=(-1.0, 0.0))
     _arrow(ax, (4.2, 1.42), (4.2, 2.6), style="--", text=r"$q_\phi(z\,|\,x)$" + "\nencoder", offset=(1.0, 0.0))
     ax.text(4.0, 3.85, r"prior $p(z) = \mathcal{N}(0, I)$", ha="center", color=GREY, fontsize=9.5)
-    ax.text(0.1, 2.0, "solid: how the model\ngenerates an image\n\ndashed: how it guesses\nthe code of an image",
-            ha="left", va="center", color=GREY, fontsize=8.5)
-    ax.text(7.9, 1.0, "shaded circle\nof the data:\nobserved", ha="right", va="center", color=GREY, fontsize=8.5)
+    # the notes sit outside the plate (x from 1.6 to 6.4), clear of its border
+    ax.text(1.4, 2.0, "solid: how the model\ngenerates an image\n\ndashed: how it guesses\nthe code of an image",
+            ha="right", va="center", color=GREY, fontsize=8.5)
+    ax.text(6.6, 1.0, "shaded circle\nof the data:\nobserved", ha="left", va="center", color=GREY, fontsize=8.5)
     return fig
 
 
@@ -161,15 +162,17 @@ def bits_back_stack():
     borrowed bits. Bar heights are schematic. Returns the figure.
     Introduced in chapter 9.
     """
-    fig, ax = _canvas(9.6, 5.6, (0, 16), (0, 9.4))
+    fig, ax = _canvas(9.6, 6.6, (0, 16), (0, 11.0))
     base, q_bits, x_bits, z_bits = 1.6, 0.9, 1.6, 1.1
+    # the tallest stack holds base - q + x + z; the step labels go above it
+    tallest = base - q_bits + x_bits + z_bits
     sender = [("stack at start", [("earlier", base, "noise")]),
               ("pop $z$ with $q(z|x)$", [("earlier", base - q_bits, "noise")]),
               ("push $x$ with $p(x|z)$", [("earlier", base - q_bits, "noise"), ("$x$", x_bits, "data")]),
               ("push $z$ with $p(z)$", [("earlier", base - q_bits, "noise"), ("$x$", x_bits, "data"),
                                         ("$z$", z_bits, "latent")])]
-    for row, (y0, title, states) in enumerate(((5.1, "sender", sender), (0.2, "receiver", sender[::-1]))):
-        ax.text(0.1, y0 + 3.6, title, color=GREY, fontsize=11, ha="left")
+    for row, (y0, title, states) in enumerate(((6.3, "sender", sender), (0.4, "receiver", sender[::-1]))):
+        ax.text(0.1, y0 + tallest + 0.75, title, color=GREY, fontsize=11, ha="left", va="center")
         for i, (label, layers) in enumerate(states):
             x = 1.2 + 3.9 * i
             height = y0
@@ -181,8 +184,9 @@ def bits_back_stack():
                 step = label if row == 0 else {"stack at start": "push $z$ with $q(z|x)$",
                                                "pop $z$ with $q(z|x)$": "pop $x$ with $p(x|z)$",
                                                "push $x$ with $p(x|z)$": "pop $z$ with $p(z)$"}[label]
-                _arrow(ax, (x - 2.0, y0 + 3.0), (x - 0.3, y0 + 3.0), text=step, offset=(0.0, 0.35))
-    ax.text(8.0, 4.45, "the receiver undoes each step in reverse order and gets $x$ back,\n"
+                _arrow(ax, (x - 2.0, y0 + tallest + 0.4), (x - 0.3, y0 + tallest + 0.4), text=step,
+                       offset=(0.0, 0.35))
+    ax.text(8.0, 5.55, "the receiver undoes each step in reverse order and gets $x$ back,\n"
             "and with it the $-\\log_2 q(z|x)$ bits the sender borrowed",
             ha="center", va="center", color=GREY, fontsize=9)
     return fig
