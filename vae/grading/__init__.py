@@ -49,13 +49,13 @@ have graded exercises).
 """
 
 from vae.grading import exercises  # noqa: F401  (registers every exercise's check in EXERCISES)
-from vae.grading.checking import EXERCISES, LOG_VARIABLE, Exercise, check
+from vae.grading.checking import EXERCISES, TASK_VARIABLE, Exercise, check, judge, register
 from vae.grading.grader import (DEFAULT_TIMEOUT, KERNEL_STARTUP_TIMEOUT, REFERENCE_DIR, ExerciseResult,
                                 SubmissionResult, grade_submission, submission_paths)
 from vae.grading.notebooks import ANSWER_TAG, CHECK_TAG, EXERCISE_KEY, STUB_LINE, GradingError, blank_exercise
 from vae.grading.reports import format_table, write_csv, write_junit
 
 __all__ = ["ANSWER_TAG", "CHECK_TAG", "DEFAULT_TIMEOUT", "EXERCISES", "EXERCISE_KEY", "KERNEL_STARTUP_TIMEOUT",
-           "LOG_VARIABLE", "REFERENCE_DIR", "STUB_LINE", "Exercise", "ExerciseResult", "GradingError",
+           "TASK_VARIABLE", "judge", "register", "REFERENCE_DIR", "STUB_LINE", "Exercise", "ExerciseResult", "GradingError",
            "SubmissionResult", "blank_exercise", "check", "format_table", "grade_submission", "submission_paths",
            "write_csv", "write_junit"]

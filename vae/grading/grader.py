@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-from vae.grading.checking import LOG_VARIABLE
+from vae.grading.checking import TASK_VARIABLE as LOG_VARIABLE
 from vae.grading.notebooks import (ANSWER_TAG, GradingError, _answers_of, _exercise_of, _graded_copy, _layout_of,
                                    _read_notebook, _ReferenceLayout, _tags, _tampering)
 
