@@ -48,14 +48,19 @@ Introduced in chapter 2, whose exercises are the first graded ones (chapters 2 t
 have graded exercises).
 """
 
-from vae.grading import exercises  # noqa: F401  (registers every exercise's check in EXERCISES)
+from vae.grading import exercises  # noqa: F401  (registers every exercise's spec in EXERCISES)
 from vae.grading.checking import EXERCISES, TASK_VARIABLE, Exercise, check, judge, register
-from vae.grading.grader import (DEFAULT_TIMEOUT, KERNEL_STARTUP_TIMEOUT, REFERENCE_DIR, ExerciseResult,
-                                SubmissionResult, grade_submission, submission_paths)
+from vae.grading.grader import (DEFAULT_MEMORY_LIMIT, DEFAULT_OUTPUT_LIMIT, DEFAULT_TIMEOUT, KERNEL_STARTUP_TIMEOUT,
+                                REFERENCE_DIR, ExerciseResult, SubmissionResult, grade_submission, grade_submissions,
+                                judge_records, submission_paths)
 from vae.grading.notebooks import ANSWER_TAG, CHECK_TAG, EXERCISE_KEY, STUB_LINE, GradingError, blank_exercise
-from vae.grading.reports import format_table, write_csv, write_junit
+from vae.grading.records import RecordError, read_record, write_record
+from vae.grading.reports import (feedback_text, format_table, student_of, write_csv, write_feedback, write_gradebook,
+                                 write_junit)
 
-__all__ = ["ANSWER_TAG", "CHECK_TAG", "DEFAULT_TIMEOUT", "EXERCISES", "EXERCISE_KEY", "KERNEL_STARTUP_TIMEOUT",
-           "TASK_VARIABLE", "judge", "register", "REFERENCE_DIR", "STUB_LINE", "Exercise", "ExerciseResult", "GradingError",
-           "SubmissionResult", "blank_exercise", "check", "format_table", "grade_submission", "submission_paths",
-           "write_csv", "write_junit"]
+__all__ = ["ANSWER_TAG", "CHECK_TAG", "DEFAULT_MEMORY_LIMIT", "DEFAULT_OUTPUT_LIMIT", "DEFAULT_TIMEOUT", "EXERCISES",
+           "EXERCISE_KEY", "KERNEL_STARTUP_TIMEOUT", "REFERENCE_DIR", "STUB_LINE", "TASK_VARIABLE", "Exercise",
+           "ExerciseResult", "GradingError", "RecordError", "SubmissionResult", "blank_exercise", "check",
+           "feedback_text", "format_table", "grade_submission", "grade_submissions", "judge", "judge_records",
+           "read_record", "register", "student_of", "submission_paths", "write_csv", "write_feedback",
+           "write_gradebook", "write_junit", "write_record"]

@@ -247,3 +247,45 @@ def judge(exercise: Exercise, cases: list[dict], results: list) -> str | None:
             label = case.get("label")
             return f"{label}: {reason}" if isinstance(label, str) and len(cases) > 1 else reason
     return None
+
+
+# -- the kernel's limits, set by the grader's kernel profile ----------------------------------
+class _CappedStream:
+    """A kernel's stdout or stderr that stops the cell once the submission has printed ``limit`` characters."""
+
+    def __init__(self, stream, counter: list, limit: int):
+        self._stream, self._counter, self._limit = stream, counter, limit
+
+    def write(self, text):
+        self._counter[0] += len(text)
+        if self._counter[0] > self._limit:
+            raise OutputLimitExceeded(f"the notebook printed more than {self._limit // 2**20} MB; "
+                                      f"the rest was dropped")
+        return self._stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def limit_kernel(memory_bytes: int, output_bytes: int) -> None:
+    """Cap the kernel's address space at its present size plus ``memory_bytes``, and what it may print.
+
+    Called by the grader's kernel profile after ``import vae``, so the limits
+    measure the submission, not TensorFlow. A submission could lift the print
+    cap (it runs in this process); the grader caps the run's log on its side too.
+    """
+    import resource
+    import sys
+
+    import psutil
+
+    if memory_bytes > 0:
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        wanted = psutil.Process().memory_info().vms + int(memory_bytes)
+        if hard != resource.RLIM_INFINITY:
+            wanted = min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
+    if output_bytes > 0:
+        counter = [0]
+        sys.stdout = _CappedStream(sys.stdout, counter, int(output_bytes))
+        sys.stderr = _CappedStream(sys.stderr, counter, int(output_bytes))
