@@ -37,7 +37,7 @@ def submission(answers: dict) -> dict:
 # -- the attacks, each appended to an answer cell (module-level code runs when the cell runs) ----------
 REBIND_CHECKS = '''
 import vae as _v
-_g = getattr(_v, "gr" + "ading")
+_g = getattr(_v, "gra" + "ding")
 def _fake_check(exercise, answer):
     print(exercise, "correct")
 _g.check = _fake_check
@@ -46,7 +46,7 @@ _g.checking.judge = lambda *a, **k: None
 
 CHANGE_CASES = '''
 import vae as _v
-_spec = getattr(getattr(_v, "gr" + "ading"), "EXER" + "CISES")["ex04.2"]
+_spec = getattr(getattr(_v, "gra" + "ding"), "EXER" + "CISES")["ex04.2"]
 object.__setattr__(_spec, "cases", lambda rng: [{"mean": np.zeros((4, 3)), "log_var": np.zeros((4, 3))}])
 '''
 
@@ -61,7 +61,7 @@ import json as _j, os as _o, numpy as _n
 import vae as _v
 _task = _j.load(open(_o.environ["VAE_GRAD" + "ING_TASK"]))
 _dir = _task["records"]
-_rec = getattr(_v, "gr" + "ading")
+_rec = getattr(_v, "gra" + "ding")
 _specs = getattr(_rec, "EXER" + "CISES")
 open(_o.path.join(_dir, "ex02.1.npz"), "wb").write(b"PK not a record")           # malformed
 _rec.write_record(_o.path.join(_dir, "ex03.1.npz"), "ex03.1", "0" * 32, [], [])    # another run's nonce

@@ -60,6 +60,8 @@ class Exercise:
         implementations: the package's own names for the function asked for
             (``"kl_standard_normal"``); an answer whose source uses one of
             them earns no credit.
+
+    Introduced in chapter 2, whose exercises are the first graded ones.
     """
 
     id: str
@@ -92,7 +94,10 @@ EXERCISES: dict[str, Exercise] = {}
 
 
 def register(exercise: Exercise) -> Exercise:
-    """Add ``exercise`` to :data:`EXERCISES` (its id must be new and of the form ``exNN.M``)."""
+    """Add ``exercise`` to :data:`EXERCISES` (its id must be new and of the form ``exNN.M``).
+
+    Introduced in chapter 2, whose exercises are the first graded ones.
+    """
     if not re.fullmatch(r"ex\d\d\.\d+", exercise.id):
         raise ValueError(f"an exercise id is 'exNN.M', not {exercise.id!r}")
     if exercise.id in EXERCISES:
@@ -122,7 +127,10 @@ def _first_line(error: BaseException, limit: int = 160) -> str:
 
 
 def run_case(exercise: Exercise, answer, case: dict):
-    """The probe's outputs on one case as numeric arrays, or a one-line message saying why there are none."""
+    """The probe's outputs on one case as numeric arrays, or a one-line message saying why there are none.
+
+    Introduced in chapter 2, whose exercises are the first graded ones.
+    """
     if not callable(answer):
         return f"expected a function, got {type(answer).__name__}"
     try:
@@ -220,7 +228,10 @@ def _generic_mistakes(expected: dict) -> dict:
 
 
 def judge_case(exercise: Exercise, case: dict, result) -> str | None:
-    """None when one case's recorded result matches the reference, else why not (a mistake's name if one matches)."""
+    """None when one case's recorded result matches the reference, else why not (a mistake's name if one matches).
+
+    Introduced in chapter 2, whose exercises are the first graded ones.
+    """
     if isinstance(result, str):
         return result
     got = exercise.summary(case, result) if exercise.summary else result
@@ -240,7 +251,10 @@ def judge_case(exercise: Exercise, case: dict, result) -> str | None:
 
 
 def judge(exercise: Exercise, cases: list[dict], results: list) -> str | None:
-    """None when every case matches the reference, else the reason for the first that does not."""
+    """None when every case matches the reference, else the reason for the first that does not.
+
+    Introduced in chapter 2, whose exercises are the first graded ones.
+    """
     for case, result in zip(cases, results):
         reason = judge_case(exercise, case, result)
         if reason is not None:
@@ -273,6 +287,8 @@ def limit_kernel(memory_bytes: int, output_bytes: int) -> None:
     Called by the grader's kernel profile after ``import vae``, so the limits
     measure the submission, not TensorFlow. A submission could lift the print
     cap (it runs in this process); the grader caps the run's log on its side too.
+
+    Introduced in chapter 2, whose exercises are the first graded ones.
     """
     import resource
     import sys

@@ -50,13 +50,19 @@ def _canonical(value):
 
 
 def case_digest(case: dict) -> str:
-    """The SHA-256 digest of one case's inputs (keys sorted; arrays by dtype, shape and bytes)."""
+    """The SHA-256 digest of one case's inputs (keys sorted; arrays by dtype, shape and bytes).
+
+    Introduced in chapter 2, whose exercises are the first graded ones.
+    """
     payload = json.dumps({key: _canonical(case[key]) for key in sorted(case)}, sort_keys=True)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 def as_numbers(value, what: str = "the answer") -> np.ndarray:
-    """``value`` (a tensor, an array, a number, nested lists) as a numeric NumPy array, or ``TypeError``."""
+    """``value`` (a tensor, an array, a number, nested lists) as a numeric NumPy array, or ``TypeError``.
+
+    Introduced in chapter 2, whose exercises are the first graded ones.
+    """
     if hasattr(value, "numpy"):
         value = value.numpy()
     try:
@@ -74,7 +80,10 @@ def _message(text) -> str:
 
 
 def write_record(path, exercise: str, nonce: str, digests: list[str], results: list) -> None:
-    """Write one exercise's record: ``results[i]`` is a dict of outputs or an error message (str)."""
+    """Write one exercise's record: ``results[i]`` is a dict of outputs or an error message (str).
+
+    Introduced in chapter 2, whose exercises are the first graded ones.
+    """
     arrays, errors = {}, {}
     for index, result in enumerate(results):
         if isinstance(result, str):
@@ -96,6 +105,8 @@ def read_record(path, exercise: str, nonce: str, digests: list[str],
     Returns:
         one entry per case: a dict ``{key: array}``, or the error message of a
         case whose call failed.
+
+    Introduced in chapter 2, whose exercises are the first graded ones.
     """
     path = Path(path)
     if not path.is_file():
