@@ -64,16 +64,16 @@ _dir = _task["records"]
 _rec = getattr(_v, "gra" + "ding")
 _specs = getattr(_rec, "EXER" + "CISES")
 open(_o.path.join(_dir, "ex02.1.npz"), "wb").write(b"PK not a record")           # malformed
-_rec.write_record(_o.path.join(_dir, "ex03.1.npz"), "ex03.1", "0" * 32, [], [])    # another run's nonce
+_rec.records._write_record(_o.path.join(_dir, "ex03.1.npz"), "ex03.1", "0" * 32, [], [])    # another run's nonce
 _cases = _specs["ex03.2"].make_cases(12345)                                # other inputs
-_rec.write_record(_o.path.join(_dir, "ex03.2.npz"), "ex03.2", _task["nonce"],
-                  [_rec.records.case_digest(c) for c in _cases], [{"traced": 1.0} for c in _cases])
+_rec.records._write_record(_o.path.join(_dir, "ex03.2.npz"), "ex03.2", _task["nonce"],
+                  [_rec.records._case_digest(c) for c in _cases], [{"traced": 1.0} for c in _cases])
 _o.remove(_o.path.join(_dir, "ex04.1.npz"))                                        # a deleted record
 _n.savez(_o.path.join(_dir, "big.npz"), x=_n.zeros(1))
 _spec = _specs["ex04.2"]                                                   # the full forgery:
 _cases = _spec.make_cases(_task["seed"])                                           # the package's own reference
-_rec.write_record(_o.path.join(_dir, "ex04.2.npz"), "ex04.2", _task["nonce"],
-                  [_rec.records.case_digest(c) for c in _cases], [_spec.reference(c) for c in _cases])
+_rec.records._write_record(_o.path.join(_dir, "ex04.2.npz"), "ex04.2", _task["nonce"],
+                  [_rec.records._case_digest(c) for c in _cases], [_spec.reference(c) for c in _cases])
 '''
 
 OVERSIZED_RECORD = '''
@@ -161,27 +161,27 @@ def test_an_answer_that_calls_the_packages_own_function_earns_no_credit_and_is_t
 def test_a_record_round_trips_and_is_checked_against_this_runs_nonce_and_inputs(tmp_path):
     spec = grading.EXERCISES["ex04.2"]
     cases = spec.make_cases(7)
-    digests = [records.case_digest(c) for c in cases]
+    digests = [records._case_digest(c) for c in cases]
     results = [spec.reference(c) for c in cases]
     path = tmp_path / "ex04.2.npz"
-    grading.write_record(path, "ex04.2", "n1", digests, results)
-    stored = grading.read_record(path, "ex04.2", "n1", digests)
-    assert grading.judge(spec, cases, stored) is None
-    with pytest.raises(grading.RecordError, match="not written during this grading run"):
-        grading.read_record(path, "ex04.2", "n2", digests)
-    with pytest.raises(grading.RecordError, match="other inputs"):
-        grading.read_record(path, "ex04.2", "n1", [records.case_digest(c) for c in spec.make_cases(8)])
-    with pytest.raises(grading.RecordError, match="for exercise"):
-        grading.read_record(path, "ex04.1", "n1", digests)
-    with pytest.raises(grading.RecordError, match="larger than"):
-        grading.read_record(path, "ex04.2", "n1", digests, max_bytes=100)
+    records._write_record(path, "ex04.2", "n1", digests, results)
+    stored = records._read_record(path, "ex04.2", "n1", digests)
+    assert spec.judge(cases, stored) is None
+    with pytest.raises(records.RecordError, match="not written during this grading run"):
+        records._read_record(path, "ex04.2", "n2", digests)
+    with pytest.raises(records.RecordError, match="other inputs"):
+        records._read_record(path, "ex04.2", "n1", [records._case_digest(c) for c in spec.make_cases(8)])
+    with pytest.raises(records.RecordError, match="for exercise"):
+        records._read_record(path, "ex04.1", "n1", digests)
+    with pytest.raises(records.RecordError, match="larger than"):
+        records._read_record(path, "ex04.2", "n1", digests, max_bytes=100)
 
 
 def test_a_record_holding_objects_is_malformed_and_never_unpickled(tmp_path):
     path = tmp_path / "ex04.2.npz"
     np.savez(path, meta=np.array('{"exercise": "ex04.2"}'), evil=np.array([object()], dtype=object))
-    with pytest.raises(grading.RecordError, match="malformed"):
-        grading.read_record(path, "ex04.2", "n", [])
+    with pytest.raises(records.RecordError, match="malformed"):
+        records._read_record(path, "ex04.2", "n", [])
 
 
 @pytest.mark.parametrize("exercise", sorted(grading.EXERCISES))
@@ -191,13 +191,13 @@ def test_every_exercise_names_at_least_two_mistakes_each_told_apart_from_the_ref
     assert len(spec.mistakes) >= 2
     for name, mistake in spec.mistakes.items():
         wrong = [{**spec.reference(case), **mistake(case)} for case in cases]
-        reason = grading.judge(spec, cases, wrong)
+        reason = spec.judge(cases, wrong)
         assert reason is not None and "wrong: " in reason, (name, reason)
 
 
 def test_fresh_seeds_give_fresh_inputs_and_the_same_seed_the_same_inputs():
     spec = grading.EXERCISES["ex04.2"]
-    digest = lambda seed: [records.case_digest(c) for c in spec.make_cases(seed)]  # noqa: E731
+    digest = lambda seed: [records._case_digest(c) for c in spec.make_cases(seed)]  # noqa: E731
     assert digest(1) == digest(1) != digest(2)
 
 

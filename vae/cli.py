@@ -682,9 +682,13 @@ def run_grade(args) -> int:
                 _write(grading.format_table(result) + ("\n" if len(paths) > 1 else ""), sys.stdout)
             bar.update()
 
-        results = grading.grade_submissions(paths, args.reference, timeout=args.timeout, jobs=args.jobs,
-                                            memory_limit=int(args.memory_limit * 2**20),
-                                            output_limit=int(args.output_limit * 2**20), done=done)
+        limits = {"timeout": args.timeout, "memory_limit": int(args.memory_limit * 2**20),
+                  "output_limit": int(args.output_limit * 2**20)}
+        if len(paths) == 1:
+            results = [grading.grade_submission(paths[0], args.reference, **limits)]
+            done(results[0])
+        else:
+            results = grading.grade_submissions(paths, args.reference, jobs=args.jobs, done=done, **limits)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         with atomic_path(out / "gradebook.csv", suffix=".csv") as temporary:

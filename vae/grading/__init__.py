@@ -29,7 +29,7 @@ timeout, a memory limit set with ``resource.setrlimit`` in the kernel, a cap
 on what it prints, a budget for the whole run) and then, in the grader's own
 process, where no submitted code runs, regenerates the cases, reads each
 record and compares it with the spec's reference and its named mistakes
-(:func:`judge_records`). A record that is missing, malformed, for other
+(``grader._judge_records``). A record that is missing, malformed, for other
 inputs, from another run or oversized fails with that reason. So rebinding
 ``grading.check`` or anything else of ``vae.grading`` in the kernel, editing
 check cells or stored outputs, printing ``correct`` or ``PASSED``,
@@ -55,8 +55,8 @@ instructor page, ``book/instructors.md``).
 
 Adding an exercise: the contract
 --------------------------------
-An exercise is data, an :class:`Exercise` passed to :func:`register` in a
-module imported by this package (today :mod:`~vae.grading.exercises`):
+An exercise is data, an :class:`Exercise` registered with ``Exercise(...).register()``
+in a module imported by this package (today :mod:`~vae.grading.exercises`):
 
 - ``id`` ``"exNN.M"`` (``NN`` its chapter), ``title`` (a few lowercase words)
   and ``checks`` (one sentence for ``grade --list``: inputs, reference,
@@ -91,8 +91,8 @@ blank with :func:`blank_exercise`, and add a wrong answer per mistake to the
 tests: ``tests/test_grading_forgery.py`` already checks that every registered
 mistake is told apart from the reference.
 
-The package has six parts: :mod:`~vae.grading.checking` (the spec, the
-registry, :func:`check`, :func:`judge`), :mod:`~vae.grading.exercises` (the
+The package has six parts: :mod:`~vae.grading.checking` (the spec and its
+``judge``, the registry, :func:`check`), :mod:`~vae.grading.exercises` (the
 specs), :mod:`~vae.grading.records` (record files),
 :mod:`~vae.grading.notebooks` (answer and check cells, blanks, graded copies),
 :mod:`~vae.grading.grader` (running nbval, verdicts, a class) and
@@ -103,18 +103,16 @@ have graded exercises).
 """
 
 from vae.grading import exercises  # noqa: F401  (registers every exercise's spec in EXERCISES)
-from vae.grading.checking import EXERCISES, TASK_VARIABLE, Exercise, check, judge, register
+from vae.grading.checking import EXERCISES, TASK_VARIABLE, Exercise, check
 from vae.grading.grader import (DEFAULT_MEMORY_LIMIT, DEFAULT_OUTPUT_LIMIT, DEFAULT_TIMEOUT, KERNEL_STARTUP_TIMEOUT,
                                 REFERENCE_DIR, ExerciseResult, SubmissionResult, grade_submission, grade_submissions,
-                                judge_records, submission_paths)
+                                submission_paths)
 from vae.grading.notebooks import ANSWER_TAG, CHECK_TAG, EXERCISE_KEY, STUB_LINE, GradingError, blank_exercise
-from vae.grading.records import RecordError, read_record, write_record
-from vae.grading.reports import (feedback_text, format_table, student_of, write_csv, write_feedback, write_gradebook,
-                                 write_junit)
+from vae.grading.records import RecordError
+from vae.grading.reports import format_table, write_csv, write_feedback, write_gradebook, write_junit
 
 __all__ = ["ANSWER_TAG", "CHECK_TAG", "DEFAULT_MEMORY_LIMIT", "DEFAULT_OUTPUT_LIMIT", "DEFAULT_TIMEOUT", "EXERCISES",
            "EXERCISE_KEY", "KERNEL_STARTUP_TIMEOUT", "REFERENCE_DIR", "STUB_LINE", "TASK_VARIABLE", "Exercise",
            "ExerciseResult", "GradingError", "RecordError", "SubmissionResult", "blank_exercise", "check",
-           "feedback_text", "format_table", "grade_submission", "grade_submissions", "judge", "judge_records",
-           "read_record", "register", "student_of", "submission_paths", "write_csv", "write_feedback",
-           "write_gradebook", "write_junit", "write_record"]
+           "format_table", "grade_submission", "grade_submissions", "submission_paths", "write_csv", "write_feedback",
+           "write_gradebook", "write_junit"]

@@ -1,4 +1,4 @@
-"""The exercise spec (:class:`Exercise`), the registry, :func:`check` (the kernel's side) and :func:`judge` (the grader's).
+"""The exercise spec (:class:`Exercise`, with its ``judge``), the registry and :func:`check`, the kernel's side.
 
 An exercise is data: cases made from a seed, a probe that calls the
 learner's function on a case and returns numbers, the reference's numbers for
@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from vae.grading.records import as_numbers, case_digest, write_record
+from vae.grading.records import _as_numbers, _case_digest, _write_record
 
 TASK_VARIABLE = "VAE_GRADING_TASK"  # the grader's task file (seed, nonce, record folder), only while it runs
 SELF_CHECK_SEED = 0  # the cases a learner's own check uses; the grader draws a fresh seed per run
@@ -89,23 +89,25 @@ class Exercise:
         numbers = [int(n) for n in re.findall(r"\d+", self.id)]
         return list(self.cases(np.random.default_rng([int(seed) % 2**63, *numbers])))
 
+    def register(self) -> "Exercise":
+        """Add this exercise to :data:`EXERCISES` (its id new, of the form ``exNN.M``, with two mistakes or more); return it."""
+        if not re.fullmatch(r"ex\d\d\.\d+", self.id):
+            raise ValueError(f"an exercise id is 'exNN.M', not {self.id!r}")
+        if self.id in EXERCISES:
+            raise ValueError(f"exercise {self.id} is already registered")
+        if len(self.mistakes) < 2:
+            raise ValueError(f"exercise {self.id} names {len(self.mistakes)} mistakes; give at least two")
+        EXERCISES[self.id] = self
+        return self
+
+    def judge(self, cases: list[dict], results: list) -> str | None:
+        """None when every case's result matches the reference, else the reason for the first that does not."""
+        return _judge(self, cases, results)
+
 
 EXERCISES: dict[str, Exercise] = {}
 
 
-def register(exercise: Exercise) -> Exercise:
-    """Add ``exercise`` to :data:`EXERCISES` (its id must be new and of the form ``exNN.M``).
-
-    Introduced in chapter 2, whose exercises are the first graded ones.
-    """
-    if not re.fullmatch(r"ex\d\d\.\d+", exercise.id):
-        raise ValueError(f"an exercise id is 'exNN.M', not {exercise.id!r}")
-    if exercise.id in EXERCISES:
-        raise ValueError(f"exercise {exercise.id} is already registered")
-    if len(exercise.mistakes) < 2:
-        raise ValueError(f"exercise {exercise.id} names {len(exercise.mistakes)} mistakes; give at least two")
-    EXERCISES[exercise.id] = exercise
-    return exercise
 
 
 # -- the kernel's side -----------------------------------------------------------------
@@ -126,7 +128,7 @@ def _first_line(error: BaseException, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def run_case(exercise: Exercise, answer, case: dict):
+def _run_case(exercise: Exercise, answer, case: dict):
     """The probe's outputs on one case as numeric arrays, or a one-line message saying why there are none.
 
     Introduced in chapter 2, whose exercises are the first graded ones.
@@ -143,7 +145,7 @@ def run_case(exercise: Exercise, answer, case: dict):
     except (Exception, SystemExit) as error:  # noqa: BLE001 - any bug in the answer fails the exercise
         return f"{_name_of(answer)} raised {type(error).__name__}: {_first_line(error)}"
     try:
-        return {key: as_numbers(value, _name_of(answer)) for key, value in outputs.items()}
+        return {key: _as_numbers(value, _name_of(answer)) for key, value in outputs.items()}
     except TypeError as error:
         return str(error)
 
@@ -176,13 +178,13 @@ def check(exercise: str, answer) -> None:
         raise ValueError(f"unknown exercise {exercise!r}; known: {', '.join(EXERCISES)}")
     task = _task()
     cases = spec.make_cases(task["seed"] if task else SELF_CHECK_SEED)
-    results = [run_case(spec, answer, case) for case in cases]
+    results = [_run_case(spec, answer, case) for case in cases]
     if task:
-        write_record(Path(task["records"]) / f"{spec.id}.npz", spec.id, task["nonce"],
-                     [case_digest(case) for case in cases], results)
+        _write_record(Path(task["records"]) / f"{spec.id}.npz", spec.id, task["nonce"],
+                     [_case_digest(case) for case in cases], results)
         print(f"{spec.id} {spec.title}: recorded")
         return
-    print(f"{spec.id} {spec.title}: {judge(spec, cases, results) or 'correct'}")
+    print(f"{spec.id} {spec.title}: {spec.judge(cases, results) or 'correct'}")
 
 
 # -- the grader's side -----------------------------------------------------------------
@@ -227,7 +229,7 @@ def _generic_mistakes(expected: dict) -> dict:
             "it is half the reference (a factor 1/2 too many?)": {"value": 0.5 * value}}
 
 
-def judge_case(exercise: Exercise, case: dict, result) -> str | None:
+def _judge_case(exercise: Exercise, case: dict, result) -> str | None:
     """None when one case's recorded result matches the reference, else why not (a mistake's name if one matches).
 
     Introduced in chapter 2, whose exercises are the first graded ones.
@@ -250,13 +252,13 @@ def judge_case(exercise: Exercise, case: dict, result) -> str | None:
     return "wrong"  # not reached: some key differs
 
 
-def judge(exercise: Exercise, cases: list[dict], results: list) -> str | None:
+def _judge(exercise: Exercise, cases: list[dict], results: list) -> str | None:
     """None when every case matches the reference, else the reason for the first that does not.
 
     Introduced in chapter 2, whose exercises are the first graded ones.
     """
     for case, result in zip(cases, results):
-        reason = judge_case(exercise, case, result)
+        reason = _judge_case(exercise, case, result)
         if reason is not None:
             label = case.get("label")
             return f"{label}: {reason}" if isinstance(label, str) and len(cases) > 1 else reason
@@ -281,7 +283,7 @@ class _CappedStream:
         return getattr(self._stream, name)
 
 
-def limit_kernel(memory_bytes: int, output_bytes: int) -> None:
+def _limit_kernel(memory_bytes: int, output_bytes: int) -> None:
     """Cap the kernel's address space at its present size plus ``memory_bytes``, and what it may print.
 
     Called by the grader's kernel profile after ``import vae``, so the limits

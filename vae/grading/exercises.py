@@ -15,8 +15,8 @@ import math
 
 import numpy as np
 
-from vae.grading.checking import Exercise, register
-from vae.grading.records import case_digest
+from vae.grading.checking import Exercise
+from vae.grading.records import _case_digest
 
 _LOG2 = math.log(2.0)
 _MEMO: dict = {}
@@ -25,7 +25,7 @@ _MEMO: dict = {}
 # -- helpers shared by the specs ---------------------------------------------------------
 def _memo(name: str, case: dict, compute):
     """``compute(case)``, computed once per case in the grader (the reference and its mistakes share it)."""
-    key = (name, case_digest(case))
+    key = (name, _case_digest(case))
     if key not in _MEMO:
         if len(_MEMO) > 256:
             _MEMO.clear()
@@ -88,7 +88,7 @@ def _gaussian_arguments(case):
     return case["mean_q"], case["var_q"], case["mean_p"], case["var_p"]
 
 
-register(Exercise(
+Exercise(
     "ex01.1", "kl between two gaussians",
     "checks kl_gaussians(mean_q, var_q, mean_p, var_p), the learner's closed form of "
     "KL(N(mean_q, var_q) || N(mean_p, var_p)), on fresh random means and variances (tolerance 1e-6)",
@@ -107,7 +107,7 @@ register(Exercise(
                        + (c["mean_q"] - c["mean_p"]) ** 2 * (1.0 - 1.0 / (2.0 * c["var_p"]))},
     },
     atol=1e-6, names={"value": "the divergence"}, hints={"value": "one divergence per pair"},
-    implementations=("kl_standard_normal", "kl_monte_carlo", "kl_divergence")))
+    implementations=("kl_standard_normal", "kl_monte_carlo", "kl_divergence")).register()
 
 
 # -- chapter 2 ---------------------------------------------------------------------------
@@ -125,7 +125,7 @@ def _pca(case, centre: bool = True, add_mean: bool = True):
     return (codes @ components + (mean if add_mean else 0.0)).reshape(case["images"].shape)
 
 
-register(Exercise(
+Exercise(
     "ex02.1", "pca reconstruction",
     "compares pca_reconstruct on 10 random grey images, a random mean image and 5 and 3 random "
     "orthonormal directions with the reconstruction mean + C^T C (x - mean) (tolerance 1e-4)",
@@ -135,7 +135,7 @@ register(Exercise(
     mistakes={"the mean image was not added back": lambda c: {"value": _pca(c, add_mean=False)},
               "the images were not centred before the projection": lambda c: {"value": _pca(c, centre=False)}},
     atol=1e-4, names={"value": "the reconstruction"},
-    hints={"value": "reshape the rows back into (n, 28, 28, 1) images"}, implementations=("PCA",)))
+    hints={"value": "reshape the rows back into (n, 28, 28, 1) images"}, implementations=("PCA",)).register()
 
 
 # -- chapter 3 ---------------------------------------------------------------------------
@@ -163,7 +163,7 @@ def _reparameterized(case, scale):
     return {"z": case["mean"] + scale(case["log_var"]) * case["eps"]}
 
 
-register(Exercise(
+Exercise(
     "ex03.1", "reparameterization",
     "compares reparameterize(mean, log_var, eps) on random 5x4 parameters and noise with "
     "mean + exp(log_var / 2) * eps (tolerance 1e-5), then the gradients of a weighted sum of z "
@@ -185,7 +185,7 @@ register(Exercise(
                                                     "gradient": 0.0},
     },
     names={"gradient": "whether gradients flow", "dz_dmean": "dz/dmean", "dz_dlog_var": "dz/dlog_var"},
-    implementations=("reparameterize",)))
+    implementations=("reparameterize",)).register()
 
 
 _DRAWS = 20000
@@ -222,7 +222,7 @@ def _sampling_summary(case, outputs):
     return summary
 
 
-register(Exercise(
+Exercise(
     "ex03.2", "sampling with an unknown batch size",
     "traces sample_codes in a tf.function whose inputs have an unknown batch size, checks the shapes "
     "for batches of 1 and 7, then checks that 20,000 draws with random parameters have the mean and "
@@ -244,7 +244,7 @@ register(Exercise(
            "mean_error": "the draws' mean (in standard deviations from the mean asked for)",
            "std_ratio": "the draws' standard deviation (as a fraction of the one asked for)",
            "traced": "tracing"},
-    implementations=("reparameterize",)))
+    implementations=("reparameterize",)).register()
 
 
 # -- chapter 4 ---------------------------------------------------------------------------
@@ -260,7 +260,7 @@ def _per_pixel_sum(axis):
     return lambda c: {"value": _bernoulli_per_pixel(c["x"], c["logits"]).sum(axis=axis)}
 
 
-register(Exercise(
+Exercise(
     "ex04.1", "bernoulli log-likelihood",
     "compares bernoulli_log_likelihood on 3 random binary images and logits that include +-40 and "
     "+-200 with the sum over pixels of -x softplus(-l) - (1 - x) softplus(l): one value per image, "
@@ -280,7 +280,7 @@ register(Exercise(
     atol=1e-3, names={"value": "the log-likelihood"},
     hints={"value": "one value per image",
            "value!finite": "log(sigmoid(l)) underflows for large |l|; write it with softplus"},
-    implementations=("bernoulli_log_likelihood", "sigmoid_cross_entropy_with_logits")))
+    implementations=("bernoulli_log_likelihood", "sigmoid_cross_entropy_with_logits")).register()
 
 
 def _kl_cases(rng):
@@ -293,7 +293,7 @@ def _kl_terms(case):
     return 0.5 * (np.exp(case["log_var"]) + case["mean"] ** 2 - 1.0 - case["log_var"])
 
 
-register(Exercise(
+Exercise(
     "ex04.2", "kl divergence",
     "compares kl_divergence on random 4x3 and 2x6 means and log-variances with the closed form "
     "0.5 sum(exp(log_var) + mean^2 - 1 - log_var) (tolerance 1e-5)",
@@ -308,7 +308,7 @@ register(Exercise(
         "it is not summed over the latent dimensions": lambda c: {"value": _kl_terms(c)},
     },
     names={"value": "the KL divergence"}, hints={"value": "one value per example"},
-    implementations=("kl_standard_normal", "kl_monte_carlo")))
+    implementations=("kl_standard_normal", "kl_monte_carlo")).register()
 
 
 def _elbo_parts(case):
@@ -328,7 +328,7 @@ def _elbo(key, transform=lambda value: value):
     return lambda case: {"value": transform(_memo("elbo", case, _elbo_parts)[key])}
 
 
-register(Exercise(
+Exercise(
     "ex04.3", "elbo",
     "compares elbo(model, x, seed) on a small MLP VAE with random weights and 4 random binary images "
     "with vae.losses.elbo(model, x, seed=seed) (tolerance 1e-3 nats)",
@@ -345,7 +345,7 @@ register(Exercise(
         "the KL term is missing": _elbo("log_likelihood"),
     },
     atol=1e-3, names={"value": "the ELBO"}, hints={"value": "one value per image"},
-    implementations=("elbo", "elbo_terms", "compute_losses")))
+    implementations=("elbo", "elbo_terms", "compute_losses")).register()
 
 
 # -- chapter 5 ---------------------------------------------------------------------------
@@ -375,7 +375,7 @@ def _probe_decoder(answer, case):
     return outputs
 
 
-register(Exercise(
+Exercise(
     "ex05.1", "decoder output shape",
     "builds build_decoder(latent_dim) for latent sizes 2 and 16 and checks that random codes "
     "(5, latent_dim) and (1, latent_dim) give float32 logits shaped like the images, "
@@ -394,7 +394,7 @@ register(Exercise(
     names={"shape_5": "the logits of 5 codes", "shape_1": "the logits of 1 code", "float32": "float32 logits",
            "trainable": "trainable weights", "probabilities": "logits (not probabilities)"},
     hints={"shape_5": "one logit per pixel, (batch, 28, 28, 1)", "shape_1": "one logit per pixel, (batch, 28, 28, 1)"},
-    implementations=("ConvVAE", "MLPVAE")))
+    implementations=("ConvVAE", "MLPVAE")).register()
 
 
 def _probe_train_step(answer, case):
@@ -423,7 +423,7 @@ def _step(case):
     return _memo("step", case, _reference_step)
 
 
-register(Exercise(
+Exercise(
     "ex05.2", "train step",
     "runs train_step(model, optimizer, x, seed) once on a small MLP VAE with random weights, SGD "
     "(learning rate 0.1) and 8 random binary images, and compares the returned loss and every updated "
@@ -442,7 +442,7 @@ register(Exercise(
     },
     tolerances={"loss": (1e-3, 1e-5), "weights": (1e-4, 1e-4)},
     names={"loss": "the returned loss", "weights": "the step"}, hints={"loss": "return the batch mean, a scalar"},
-    implementations=("fit_epochs", "train_step", "fit")))
+    implementations=("fit_epochs", "train_step", "fit")).register()
 
 
 # -- chapter 6 ---------------------------------------------------------------------------
@@ -460,7 +460,7 @@ def _log_mean_exp(values, axis):
     return np.squeeze(largest, axis=axis) + np.log(np.mean(np.exp(values - largest), axis=axis))
 
 
-register(Exercise(
+Exercise(
     "ex06.1", "log-mean-exp",
     "compares log_mean_exp(values, axis) on a random 5x3 array holding values near +1000 and -1000 "
     "with log(mean(exp(values))) computed stably, for axis 0 and axis 1 (tolerance 1e-4)",
@@ -477,7 +477,7 @@ register(Exercise(
     },
     atol=1e-4, names={"value": "log_mean_exp(values)"},
     hints={"value!finite": "exp overflows or underflows: subtract the maximum before exponentiating"},
-    implementations=("log_mean_exp", "reduce_logsumexp", "logsumexp")))
+    implementations=("log_mean_exp", "reduce_logsumexp", "logsumexp")).register()
 
 
 def _iwae_cases(rng):
@@ -521,7 +521,7 @@ def _probe_iwae(answer, case):
     return {"value": answer(model, x, z)}
 
 
-register(Exercise(
+Exercise(
     "ex06.2", "importance-weighted bound",
     "compares importance_weighted_bound(model, x, z) on a small MLP VAE with random weights, 3 random "
     "binary images and k = 16 and k = 1 codes drawn from q(z|x) with log mean_k exp(log p(x|z) + "
@@ -537,7 +537,7 @@ register(Exercise(
         "log q(z|x) should be subtracted, not added": _iwae(lambda w: _log_mean_exp(w, 0), (1.0, 1.0, 1.0)),
     },
     atol=1e-3, names={"value": "the bound"}, hints={"value": "one value per image"},
-    implementations=("iwae_bound", "_log_weights")))
+    implementations=("iwae_bound", "_log_weights")).register()
 
 
 def _bits_per_dim_cases(rng):
@@ -545,7 +545,7 @@ def _bits_per_dim_cases(rng):
     yield {"label": "for 3072 dimensions", "nats": float(rng.uniform(2000.0, 4000.0)), "dims": 3072}
 
 
-register(Exercise(
+Exercise(
     "ex06.3", "bits per dimension",
     "compares bits_per_dim on random negative log-likelihoods in nats for 784 dimensions (an array) "
     "and 3072 dimensions (a number) with nats / (dims ln 2) (tolerance 1e-6)",
@@ -561,7 +561,7 @@ register(Exercise(
         "it ignores the dims argument": lambda c: {"value": np.asarray(c["nats"]) / (784 * _LOG2)},
     },
     atol=1e-6, names={"value": "bits_per_dim(nll_nats, dims)"},
-    implementations=("nats_to_bits_per_dim",)))
+    implementations=("nats_to_bits_per_dim",)).register()
 
 
 # -- chapter 7 ---------------------------------------------------------------------------
@@ -576,7 +576,7 @@ def _path(case, endpoint: bool = True):
     return (1.0 - t) * case["z_start"].astype(np.float64) + t * case["z_end"].astype(np.float64)
 
 
-register(Exercise(
+Exercise(
     "ex07.1", "latent interpolation",
     "compares interpolate(z_start, z_end, steps) for random 5-dimensional codes and 7 and 2 steps with "
     "the straight path (1 - t) z_start + t z_end: shape (steps, 5), both ends included (tolerance 1e-6)",
@@ -590,7 +590,7 @@ register(Exercise(
         "it is transposed: one row per step, (steps, latent_dim)": lambda c: {"value": _path(c).T},
     },
     atol=1e-6, names={"value": "the path"}, hints={"value": "one row per step, both ends included"},
-    implementations=("linear_interpolation", "spherical_interpolation")))
+    implementations=("linear_interpolation", "spherical_interpolation")).register()
 
 
 # -- chapter 8 ---------------------------------------------------------------------------
@@ -606,7 +606,7 @@ def _point(transform):
     return lambda case: {"value": transform(_memo("rd", case, _rate_distortion))}
 
 
-register(Exercise(
+Exercise(
     "ex08.1", "rate-distortion point",
     "compares rate_distortion_point(model, images, seed) on a small MLP VAE with random weights and 16 "
     "random binary images with vae.rate_distortion.rate_and_distortion(model, images, samples=1, "
@@ -621,7 +621,7 @@ register(Exercise(
         "they are summed over the images; the point uses means per image": _point(lambda p: 16 * p),
     },
     atol=1e-3, names={"value": "(rate, distortion)"}, hints={"value": "a pair (rate_nats, distortion_nats)"},
-    implementations=("rate_and_distortion", "evaluate_point")))
+    implementations=("rate_and_distortion", "evaluate_point")).register()
 
 
 # -- chapter 9 ---------------------------------------------------------------------------
@@ -634,7 +634,7 @@ def _code_length(scale):
     return lambda c: {"value": scale * -_bernoulli_per_pixel(c["x"], c["logits"]).sum(axis=(1, 2, 3)) / _LOG2}
 
 
-register(Exercise(
+Exercise(
     "ex09.1", "code length",
     "compares code_length_bits(x, logits) on 3 random binary images and logits with "
     "-log2 p(x|z), in bits per image (tolerance 1e-3 bits)",
@@ -646,7 +646,7 @@ register(Exercise(
         "it has the wrong sign: a code length is a positive number of bits": _code_length(-1.0),
         "it is averaged over the pixels; the code of an image is the sum over its pixels": _code_length(1 / 784),
     },
-    atol=1e-3, names={"value": "the code length"}, hints={"value": "one value per image"}))
+    atol=1e-3, names={"value": "the code length"}, hints={"value": "one value per image"}).register()
 
 
 def _bits_back_inputs(case):
@@ -677,7 +677,7 @@ def _probe_bits_back(answer, case):
     return {"value": answer(model, x, z)}
 
 
-register(Exercise(
+Exercise(
     "ex09.2", "bits-back cost",
     "compares bits_back_cost(model, x, z) on a small MLP VAE with random weights, 3 random binary images "
     "and one code per image with (-log p(x|z) - log p(z) + log q(z|x)) / ln 2 computed with vae.losses "
@@ -690,4 +690,4 @@ register(Exercise(
         "that is in nats; divide by ln 2": _bits_back(-1.0, -1.0, 1.0, scale=1.0),
         "only the bits of x given z are counted": _bits_back(-1.0, 0.0, 0.0),
     },
-    atol=1e-3, names={"value": "the net cost"}, hints={"value": "one value per image"}))
+    atol=1e-3, names={"value": "the net cost"}, hints={"value": "one value per image"}).register()

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import psutil
 
-from vae.grading.checking import EXERCISES, TASK_VARIABLE, judge
+from vae.grading.checking import EXERCISES, TASK_VARIABLE
 from vae.grading.notebooks import (ANSWER_TAG, CHECK_TAG, GradingError, _answers_of, _exercise_of, _graded_copy,
                                    _layout_of, _read_notebook, _ReferenceLayout, _tags, _tampering)
-from vae.grading.records import MAX_RECORD_BYTES, RecordError, case_digest, read_record
+from vae.grading.records import MAX_RECORD_BYTES, RecordError, _case_digest, _read_record
 
 # The executed reference notebooks ship inside the package, so that an installed
 # wheel grades as a checkout does. An instructor passes a private set with
@@ -141,12 +141,12 @@ def _ipython_dir(folder: Path, memory_limit: int = 0, output_limit: int = 0) -> 
 
     The import counts against the kernel start-up time, not against the cell
     timeout, which measures the exercises alone; the memory limit is set
-    after it (:func:`vae.grading.checking.limit_kernel`).
+    after it (:func:`vae.grading.checking._limit_kernel`).
     """
     profile = folder / "ipython" / "profile_default"
     profile.mkdir(parents=True)
     lines = ["import vae", "import vae.grading.checking",
-             f"vae.grading.checking.limit_kernel({int(memory_limit)}, {int(output_limit)})"]
+             f"vae.grading.checking._limit_kernel({int(memory_limit)}, {int(output_limit)})"]
     (profile / "ipython_kernel_config.py").write_text(
         f"c.InteractiveShellApp.exec_lines = {lines!r}\n", encoding="utf-8")
     return folder / "ipython"
@@ -342,7 +342,7 @@ def _answer_cell_failure(layout: _ReferenceLayout, exercise: str, cells: dict, t
     return None
 
 
-def judge_records(exercises, records: Path, seed: int, nonce: str) -> dict[str, str | None]:
+def _judge_records(exercises, records: Path, seed: int, nonce: str) -> dict[str, str | None]:
     """The grader's verdict on each exercise's record: None (pass) or the reason it fails.
 
     Runs in the grader: it regenerates each exercise's cases from ``seed``,
@@ -360,13 +360,13 @@ def judge_records(exercises, records: Path, seed: int, nonce: str) -> dict[str, 
                 continue
             cases = spec.make_cases(seed)
             try:
-                results = read_record(records / f"{exercise}.npz", exercise, nonce,
-                                      [case_digest(case) for case in cases], MAX_RECORD_BYTES)
+                results = _read_record(records / f"{exercise}.npz", exercise, nonce,
+                                      [_case_digest(case) for case in cases], MAX_RECORD_BYTES)
             except RecordError as error:
                 verdicts[exercise] = str(error)
                 continue
             try:
-                verdicts[exercise] = judge(spec, cases, results)
+                verdicts[exercise] = spec.judge(cases, results)
             except Exception as error:  # noqa: BLE001 - a record the comparison cannot use is a fail
                 verdicts[exercise] = f"the record cannot be compared ({type(error).__name__})"
     return verdicts
@@ -385,7 +385,7 @@ def grade_submission(submission, reference=None, timeout: float = DEFAULT_TIMEOU
     records what the answer returns on cases drawn from a fresh ``seed``
     (random unless given), tagged with a one-time nonce. Then this process,
     where no submitted code ran, regenerates the cases, reads the records and
-    compares them with the reference (:func:`judge_records`). Everything else
+    compares them with the reference (:func:`_judge_records`). Everything else
     the submission holds, its check cells and their outputs included, is
     ignored, and nothing the kernel prints decides anything.
 
@@ -447,7 +447,7 @@ def grade_submission(submission, reference=None, timeout: float = DEFAULT_TIMEOU
         junit, output = _run_nbval(copy_path, folder, timeout, task_path, len(layout.cell_role),
                                    memory_limit, output_limit)
         cells = _cell_verdicts(junit) if junit.is_file() and junit.stat().st_size <= 64 * 2**20 else {}
-        verdicts = judge_records(layout.exercises, records, seed, nonce)
+        verdicts = _judge_records(layout.exercises, records, seed, nonce)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     results = []

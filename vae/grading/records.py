@@ -49,7 +49,7 @@ def _canonical(value):
     return ["array", array.dtype.str, list(array.shape), hashlib.sha256(array.tobytes()).hexdigest()]
 
 
-def case_digest(case: dict) -> str:
+def _case_digest(case: dict) -> str:
     """The SHA-256 digest of one case's inputs (keys sorted; arrays by dtype, shape and bytes).
 
     Introduced in chapter 2, whose exercises are the first graded ones.
@@ -58,7 +58,7 @@ def case_digest(case: dict) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def as_numbers(value, what: str = "the answer") -> np.ndarray:
+def _as_numbers(value, what: str = "the answer") -> np.ndarray:
     """``value`` (a tensor, an array, a number, nested lists) as a numeric NumPy array, or ``TypeError``.
 
     Introduced in chapter 2, whose exercises are the first graded ones.
@@ -79,7 +79,7 @@ def _message(text) -> str:
     return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 3] + "..."
 
 
-def write_record(path, exercise: str, nonce: str, digests: list[str], results: list) -> None:
+def _write_record(path, exercise: str, nonce: str, digests: list[str], results: list) -> None:
     """Write one exercise's record: ``results[i]`` is a dict of outputs or an error message (str).
 
     Introduced in chapter 2, whose exercises are the first graded ones.
@@ -90,7 +90,7 @@ def write_record(path, exercise: str, nonce: str, digests: list[str], results: l
             errors[str(index)] = _message(result)
             continue
         for key, value in result.items():
-            arrays[f"c{index}.{key}"] = as_numbers(value)
+            arrays[f"c{index}.{key}"] = _as_numbers(value)
     meta = {"exercise": exercise, "nonce": nonce, "digests": list(digests), "errors": errors}
     path = Path(path)
     temporary = path.with_name(path.name + ".partial.npz")
@@ -98,7 +98,7 @@ def write_record(path, exercise: str, nonce: str, digests: list[str], results: l
     temporary.replace(path)
 
 
-def read_record(path, exercise: str, nonce: str, digests: list[str],
+def _read_record(path, exercise: str, nonce: str, digests: list[str],
                 max_bytes: int = MAX_RECORD_BYTES) -> list:
     """The results stored in a record, checked against this run; :class:`RecordError` if unusable.
 

@@ -73,7 +73,7 @@ def write_junit(results, path) -> None:
     ElementTree.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
 
 
-def student_of(submission: Path, roots=()) -> str:
+def _student_of(submission: Path, roots=()) -> str:
     """Who a submission belongs to: its first folder under the class folder it was found in, else its file's stem.
 
     ``submissions/alice/ex02_....ipynb`` is Alice's; ``submissions/bob.ipynb`` is Bob's.
@@ -92,7 +92,7 @@ def student_of(submission: Path, roots=()) -> str:
 def _by_student(results, roots) -> dict[str, list]:
     students: dict[str, list] = {}
     for result in results:
-        students.setdefault(student_of(result.submission, roots), []).append(result)
+        students.setdefault(_student_of(result.submission, roots), []).append(result)
     return dict(sorted(students.items()))
 
 
@@ -114,7 +114,7 @@ def write_gradebook(results, path, roots=()) -> None:
             writer.writerow([student, *marks, sum(marks)])
 
 
-def feedback_text(student: str, results) -> str:
+def _feedback_text(student: str, results) -> str:
     """A student's feedback: for each notebook, each exercise passed or failed and why (no reference code).
 
     Introduced in chapter 2, whose exercises are the first graded ones.
@@ -146,6 +146,6 @@ def write_feedback(results, folder, roots=()) -> list[Path]:
     written = []
     for student, graded in _by_student(results, roots).items():
         path = folder / f"{student}.md"
-        path.write_text(feedback_text(student, graded), encoding="utf-8")
+        path.write_text(_feedback_text(student, graded), encoding="utf-8")
         written.append(path)
     return written
