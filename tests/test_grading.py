@@ -293,7 +293,10 @@ def test_a_stub_keeps_comments_and_imports_and_refuses_other_statements():
 @pytest.mark.parametrize("answer", ["from vae import grading\n", "import builtins\n",
                                     "get_ipython().events.register('post_run_cell', print)\n",
                                     "exec('x = 1')\n", "import sys\nsys.modules['vae.grading'].check = print\n",
-                                    "def f(x):\n    !rm -rf ~\n", "%%bash\necho hi\n"])
+                                    "def f(x):\n    !rm -rf ~\n", "%%bash\necho hi\n",
+                                    # reading the solutions from the shipped reference notebook
+                                    "import vae\nopen(vae.__file__.replace('__init__.py', "
+                                    "'grading/references/ex02_from_codes_to_the_elbo.ipynb')).read()\n"])
 def test_an_answer_that_reaches_for_the_grader_is_withheld(answer):
     assert "may not touch" in notebooks._tampering(answer) or "shell command" in notebooks._tampering(answer)
 

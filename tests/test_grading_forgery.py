@@ -153,7 +153,7 @@ def test_an_oversized_record_is_refused_without_being_read(attacked):
 
 def test_an_answer_that_calls_the_packages_own_function_earns_no_credit_and_is_told_so(attacked):
     verdict = attacked["package"]["ex04.2"]
-    assert not verdict.passed and "package's own kl_standard_normal" in verdict.reason
+    assert not verdict.passed and "uses kl_standard_normal, a ready-made implementation" in verdict.reason
     assert attacked["package"]["ex04.3"].passed
 
 
@@ -203,6 +203,7 @@ def test_fresh_seeds_give_fresh_inputs_and_the_same_seed_the_same_inputs():
 
 # -- a class at once, from the command line ------------------------------------------------------------
 CLASS_TIMEOUT = 10.0
+SOLVED_BODY_KL = "return 0.5 * tf.reduce_sum(tf.exp(log_var) + tf.square(mean) - 1.0 - log_var, axis=-1)"
 OUT_OF_MEMORY = answer_with("ex02.1", "blocks = []\nwhile True:\n    blocks.append(np.ones(2**27))\nreturn images")
 
 
@@ -218,6 +219,8 @@ def class_folder(folder: Path, out: Path) -> dict:
         "dave": submission({"ex03.2": SOLVED["ex03.2"] + "\n\nimport os\nos._exit(1)\n"}),  # kills its kernel
         "erin": submission({"ex02.1": OUT_OF_MEMORY,                                  # out of memory, raises
                             "ex04.1": answer_with("ex04.1", "raise ValueError('oops')")}),
+        "frank": submission({"ex04.1": SOLVED["ex04.1"] + "\n\nprint('x' * 3 * 2**20)\n",   # prints megabytes
+                             "ex04.2": answer_with("ex04.2", "print('y' * 2 * 2**20)\n" + SOLVED_BODY_KL)}),
         "mallory": with_answers(blank_of(FIRST), {"ex02.1": BLANK["ex02.1"] + "\n\n" + forged_gradebook}),
     }
     for name, notebook in students.items():
@@ -231,7 +234,7 @@ def class_run(tmp_path_factory):
     folder, out = root / "submissions", root / "graded"
     class_folder(folder, out)
     result = subprocess.run([sys.executable, "-m", "vae", "grade", str(folder), "--out", str(out), "--jobs", "2",
-                             "--timeout", f"{CLASS_TIMEOUT:g}", "--memory-limit", "1024"],
+                             "--timeout", f"{CLASS_TIMEOUT:g}", "--memory-limit", "1024", "--output-limit", "1"],
                             capture_output=True, text=True, timeout=900, cwd=root)
     with open(out / "gradebook.csv", newline="", encoding="utf-8") as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
@@ -246,11 +249,11 @@ def marks(run, student: str) -> dict[str, int]:
 
 def test_the_gradebook_has_one_row_per_student_one_column_per_exercise_and_a_total(class_run):
     rows = class_run["rows"]
-    assert sorted(rows) == ["alice", "bob", "carol", "dave", "erin", "mallory"]
+    assert sorted(rows) == ["alice", "bob", "carol", "dave", "erin", "frank", "mallory"]
     assert list(next(iter(rows.values()))) == ["student", *sorted(EXERCISES), "total"]
     for row in rows.values():
         assert int(row["total"]) == sum(int(row[e]) for e in EXERCISES)
-    assert class_run["status"] == 1 and "6 submissions: 1 passed every exercise" in class_run["out"]
+    assert class_run["status"] == 1 and "7 submissions: 1 passed every exercise" in class_run["out"]
 
 
 def test_good_and_bad_students_get_the_right_marks(class_run):
@@ -276,6 +279,11 @@ def test_out_of_memory_and_exceptions_fail_their_own_exercises(class_run):
     assert "MemoryError" in class_run["feedback"]["erin"] and "ValueError: oops" in class_run["feedback"]["erin"]
 
 
+def test_printing_megabytes_fails_the_exercises_that_printed_them(class_run):
+    assert marks(class_run, "frank") == {**dict.fromkeys(EXERCISES, 1), "ex04.1": 0, "ex04.2": 0}
+    assert class_run["feedback"]["frank"].count("printed more than 1 MB") == 2
+
+
 def test_printing_passed_and_forging_the_gradebook_earn_nothing(class_run):
     assert class_run["rows"]["mallory"]["total"] == "0"  # every answer blank; the forged file was replaced
     assert "not answered yet" in class_run["feedback"]["mallory"]
@@ -287,3 +295,43 @@ def test_feedback_holds_no_reference_code(class_run):
     assert len(code) > 10
     for text in class_run["feedback"].values():
         assert not any(line in text for line in code)
+
+
+# -- the gradebook and feedback files, from results (no kernel) -----------------------------------------
+def result(path: Path, verdicts: dict, error: str | None = None) -> grading.SubmissionResult:
+    exercises = tuple(grading.ExerciseResult(e, grading.EXERCISES[e].title, reason == "", reason)
+                      for e, reason in verdicts.items())
+    return grading.SubmissionResult(path, None, () if error else exercises, error=error)
+
+
+def test_the_gradebook_gathers_each_students_notebooks_into_one_row(tmp_path):
+    root = tmp_path / "submissions"
+    results = [result(root / "alice" / "ex02_a.ipynb", {"ex04.2": "", "ex04.3": "wrong: the KL term is missing"}),
+               result(root / "alice" / "ex05_b.ipynb", {"ex06.3": ""}),
+               result(root / "bob" / "ex02_a.ipynb", {"ex04.2": "wrong: the factor 1/2 is missing", "ex04.3": ""}),
+               result(root / "carol.ipynb", {}, error="carol.ipynb is not valid JSON")]
+    grading.write_gradebook(results, tmp_path / "gradebook.csv", [root])
+    with open(tmp_path / "gradebook.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    assert rows == [["student", "ex04.2", "ex04.3", "ex06.3", "total"], ["alice", "1", "0", "1", "2"],
+                    ["bob", "0", "1", "0", "1"], ["carol", "0", "0", "0", "0"]]
+    written = grading.write_feedback(results, tmp_path / "feedback", [root])
+    assert [path.name for path in written] == ["alice.md", "bob.md", "carol.md"]
+    alice = (tmp_path / "feedback" / "alice.md").read_text(encoding="utf-8")
+    assert "ex02_a.ipynb" in alice and "ex05_b.ipynb" in alice and "FAILED: wrong: the KL term is missing" in alice
+    assert "Not graded: carol.ipynb is not valid JSON" in (tmp_path / "feedback" / "carol.md").read_text()
+
+
+def test_grading_a_folder_refuses_to_overwrite_a_gradebook_and_a_bad_jobs_count(tmp_path, monkeypatch):
+    from tests.test_grading import run_main
+
+    folder = tmp_path / "class"
+    write(blank_of(FIRST), folder / "alice" / f"{FIRST}.ipynb")
+    (tmp_path / "graded").mkdir()
+    (tmp_path / "graded" / "gradebook.csv").write_text("old\n")
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run_main(["grade", str(folder)])  # the default --out is ./graded
+    assert status == 2 and "gradebook.csv exists; pass --force" in err
+    status, _, err = run_main(["grade", str(folder), "--out", str(tmp_path / "elsewhere"), "--jobs", "0"])
+    assert status == 2 and "--jobs must be >= 1" in err
+    assert (tmp_path / "graded" / "gradebook.csv").read_text() == "old\n"

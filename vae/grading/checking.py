@@ -29,7 +29,7 @@ SELF_CHECK_SEED = 0  # the cases a learner's own check uses; the grader draws a 
 OUTPUT_LIMIT = 2**20  # characters an answer may print during one check before it is stopped
 
 
-class OutputLimitExceeded(RuntimeError):
+class OutputLimitError(RuntimeError):
     """Raised in the kernel when an answer prints more than its share."""
 
 
@@ -114,7 +114,7 @@ EXERCISES: dict[str, Exercise] = {}
 class _CappedText(io.StringIO):
     def write(self, text):
         if self.tell() + len(text) > OUTPUT_LIMIT:
-            raise OutputLimitExceeded(f"the answer printed more than {OUTPUT_LIMIT // 2**20} MB")
+            raise OutputLimitError(f"the answer printed more than {OUTPUT_LIMIT // 2**20} MB")
         return super().write(text)
 
 
@@ -275,8 +275,10 @@ class _CappedStream:
     def write(self, text):
         self._counter[0] += len(text)
         if self._counter[0] > self._limit:
-            raise OutputLimitExceeded(f"the notebook printed more than {self._limit // 2**20} MB; "
-                                      f"the rest was dropped")
+            if self._counter[0] - len(text) <= self._limit:  # the write that crosses the limit stops its cell
+                raise OutputLimitError(f"the notebook printed more than {self._limit // 2**20} MB; "
+                                       f"the rest is dropped")
+            return len(text)
         return self._stream.write(text)
 
     def __getattr__(self, name):

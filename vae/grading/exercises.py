@@ -442,7 +442,7 @@ Exercise(
     },
     tolerances={"loss": (1e-3, 1e-5), "weights": (1e-4, 1e-4)},
     names={"loss": "the returned loss", "weights": "the step"}, hints={"loss": "return the batch mean, a scalar"},
-    implementations=("fit_epochs", "train_step", "fit")).register()
+    implementations=("fit_epochs", "train_step")).register()
 
 
 # -- chapter 6 ---------------------------------------------------------------------------

@@ -459,8 +459,8 @@ def grade_submission(submission, reference=None, timeout: float = DEFAULT_TIMEOU
         if exercise in withheld:
             reason = withheld[exercise]
         elif used is not None:
-            reason = (f"the answer uses the package's own {used}, the very function it is asked to write: "
-                      f"no credit; write it yourself")
+            reason = (f"the answer uses {used}, a ready-made implementation of the very function it is asked "
+                      f"to write (the package's own, or the library's): no credit; write it yourself")
         elif (failure := _answer_cell_failure(layout, exercise, cells, timeout)) is not None:
             reason = failure
         elif reason is not None and reason.startswith("no record"):
