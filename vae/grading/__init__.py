@@ -30,7 +30,9 @@ on what it prints, a budget for the whole run) and then, in the grader's own
 process, where no submitted code runs, regenerates the cases, reads each
 record and compares it with the spec's reference and its named mistakes
 (``grader._judge_records``). A record that is missing, malformed, for other
-inputs, from another run or oversized fails with that reason. So rebinding
+inputs, from another run or oversized fails with that reason (nbval's own
+report is read only to explain a failure: a timeout, an answer cell that
+raised, a kernel that died). So rebinding
 ``grading.check`` or anything else of ``vae.grading`` in the kernel, editing
 check cells or stored outputs, printing ``correct`` or ``PASSED``,
 monkeypatching NumPy or TensorFlow, exiting the kernel, deleting records or
