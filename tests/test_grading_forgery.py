@@ -335,3 +335,13 @@ def test_grading_a_folder_refuses_to_overwrite_a_gradebook_and_a_bad_jobs_count(
     status, _, err = run_main(["grade", str(folder), "--out", str(tmp_path / "elsewhere"), "--jobs", "0"])
     assert status == 2 and "--jobs must be >= 1" in err
     assert (tmp_path / "graded" / "gradebook.csv").read_text() == "old\n"
+
+
+def test_a_student_is_the_folder_under_the_class_or_else_the_file(tmp_path):
+    from vae.grading.reports import _student_of
+
+    root = tmp_path / "class"
+    assert _student_of(root / "alice" / "deep" / "ex02_a.ipynb", [root]) == "alice"
+    assert _student_of(root / "bob.ipynb", [root]) == "bob"
+    assert _student_of(tmp_path / "carol" / "ex02_a.ipynb") == "carol"  # given by itself
+    assert _student_of(tmp_path / "dave_homework.ipynb") == "dave_homework"

@@ -469,6 +469,16 @@ def grade_submission(submission, reference=None, timeout: float = DEFAULT_TIMEOU
     return SubmissionResult(submission, reference_path, tuple(results), seconds=time.perf_counter() - start)
 
 
+def _grade_or_report(path: Path, reference, timeout: float, memory_limit: int, output_limit: int) -> SubmissionResult:
+    """:func:`grade_submission`, with any failure of the grader itself reported as that submission's error."""
+    try:
+        return grade_submission(path, reference, timeout, memory_limit, output_limit)
+    except GradingError as error:
+        return SubmissionResult(path, None, error=str(error))
+    except Exception as error:  # noqa: BLE001 - one submission's trouble must not stop the class
+        return SubmissionResult(path, None, error=f"the grader failed on {path.name}: {type(error).__name__}: {error}")
+
+
 def grade_submissions(paths, reference=None, timeout: float = DEFAULT_TIMEOUT, jobs: int | None = None,
                       memory_limit: int = DEFAULT_MEMORY_LIMIT, output_limit: int = DEFAULT_OUTPUT_LIMIT,
                       done=None) -> list[SubmissionResult]:
@@ -487,7 +497,7 @@ def grade_submissions(paths, reference=None, timeout: float = DEFAULT_TIMEOUT, j
     jobs = max(1, int(jobs))
     results: dict[int, SubmissionResult] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(jobs, max(len(paths), 1))) as pool:
-        futures = {pool.submit(grade_submission, path, reference, timeout, memory_limit, output_limit): index
+        futures = {pool.submit(_grade_or_report, path, reference, timeout, memory_limit, output_limit): index
                    for index, path in enumerate(paths)}
         for future in concurrent.futures.as_completed(futures):
             result = future.result()

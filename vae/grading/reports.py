@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import re
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -76,7 +77,8 @@ def write_junit(results, path) -> None:
 def _student_of(submission: Path, roots=()) -> str:
     """Who a submission belongs to: its first folder under the class folder it was found in, else its file's stem.
 
-    ``submissions/alice/ex02_....ipynb`` is Alice's; ``submissions/bob.ipynb`` is Bob's.
+    ``submissions/alice/ex02_....ipynb`` is Alice's; ``submissions/bob.ipynb`` is Bob's. A notebook
+    given by itself and named after its exercise (``alice/ex02_....ipynb``) is its folder's.
 
     Introduced in chapter 2, whose exercises are the first graded ones.
     """
@@ -86,6 +88,8 @@ def _student_of(submission: Path, roots=()) -> str:
             parts = submission.resolve().relative_to(root.resolve()).parts
             if len(parts) > 1:
                 return parts[0]
+    if re.match(r"ex\d\d", submission.stem, re.IGNORECASE) and submission.parent.name:
+        return submission.resolve().parent.name
     return submission.stem
 
 
