@@ -159,11 +159,11 @@ WRONG_ANSWERS = [
 # =====================================================================================
 # The exercise notebooks
 # =====================================================================================
-def test_there_are_at_least_twelve_exercises_across_chapters_2_to_9_covering_the_required_topics():
+def test_there_are_at_least_twelve_exercises_across_chapters_1_to_9_covering_the_required_topics():
     exercises = list(SOLUTION_ANSWERS)
     assert len(exercises) >= 12
     assert sorted(exercises) == sorted(grading.EXERCISES)
-    assert {grading.EXERCISES[e].chapter for e in exercises} == set(range(2, 10))
+    assert {grading.EXERCISES[e].chapter for e in exercises} == set(range(1, 10))
     titles = " | ".join(grading.EXERCISES[e].title for e in exercises)
     for topic in ["reparameterization", "bernoulli log-likelihood", "kl divergence", "elbo", "log-mean-exp",
                   "importance-weighted bound", "train step", "bits per dimension", "latent interpolation",
@@ -293,7 +293,10 @@ def test_a_stub_keeps_comments_and_imports_and_refuses_other_statements():
 @pytest.mark.parametrize("answer", ["from vae import grading\n", "import builtins\n",
                                     "get_ipython().events.register('post_run_cell', print)\n",
                                     "exec('x = 1')\n", "import sys\nsys.modules['vae.grading'].check = print\n",
-                                    "def f(x):\n    !rm -rf ~\n", "%%bash\necho hi\n"])
+                                    "def f(x):\n    !rm -rf ~\n", "%%bash\necho hi\n",
+                                    # reading the solutions from the shipped reference notebook
+                                    "import vae\nopen(vae.__file__.replace('__init__.py', "
+                                    "'grading/references/ex02_from_codes_to_the_elbo.ipynb')).read()\n"])
 def test_an_answer_that_reaches_for_the_grader_is_withheld(answer):
     assert "may not touch" in notebooks._tampering(answer) or "shell command" in notebooks._tampering(answer)
 
@@ -560,15 +563,18 @@ def test_a_run_within_its_budget_returns_its_output():
 
 
 def one_exercise_notebook(answer: str) -> dict:
-    """An executed exercise notebook of one exercise, ex98.1, whose check cell prints a fixed line."""
-    def code(source, tags, outputs, count):
+    """An executed exercise notebook of one exercise, ex06.3, whose check cell records the answer."""
+    def code(source, tags, outputs, count, exercise="ex06.3"):
+        metadata = {"tags": tags, "exercise": exercise} if exercise else {"tags": tags}
         return {"cell_type": "code", "id": f"cell{count}", "execution_count": count, "outputs": outputs,
-                "metadata": {"tags": tags, "exercise": "ex98.1"}, "source": source}
+                "metadata": metadata, "source": source}
 
-    line = {"output_type": "stream", "name": "stdout", "text": ["ex98.1 done\n"]}
+    line = {"output_type": "stream", "name": "stdout", "text": ["ex06.3 bits per dimension: correct\n"]}
     return {"nbformat": 4, "nbformat_minor": 5,
             "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-            "cells": [code(answer, ["answer"], [], 1), code("print('ex98.1 done')\n", ["nbval-check-output"], [line], 2)]}
+            "cells": [code("import numpy as np\nfrom vae import grading\n", [], [], 1, exercise=None),
+                      code(answer, ["answer"], [], 2),
+                      code('grading.check("ex06.3", bits_per_dim)\n', ["nbval-check-output"], [line], 3)]}
 
 
 HANGING_ANSWER = """\
@@ -586,14 +592,16 @@ while True:  # never ends, even when the kernel is interrupted
 
 def test_a_submission_that_outlasts_the_run_budget_is_stopped_reported_and_leaves_no_process(tmp_path,
                                                                                             monkeypatch):
-    reference = write(one_exercise_notebook("answer = 1\n"), tmp_path / "reference" / "ex98_hang.ipynb")
+    reference = write(one_exercise_notebook(SOLUTION_ANSWERS["ex06.3"]), tmp_path / "reference" / "ex98_hang.ipynb")
     start = time.perf_counter()
     assert grading.grade_submission(reference, reference, timeout=600).passed  # the harness works
+
     budget = time.perf_counter() - start + 20.0  # time enough to start the kernel and reach the answer
     record = tmp_path / "pids.txt"
     hanging = HANGING_ANSWER.format(python=sys.executable, record=str(record))
     submission = write(one_exercise_notebook(hanging), tmp_path / "learner" / "ex98_hang.ipynb")
     monkeypatch.setattr(grader, "_run_budget", lambda timeout, cells: budget)
+    hanging += "\n\n" + SOLUTION_ANSWERS["ex06.3"]
     result = grading.grade_submission(submission, reference, timeout=600)
     (exercise,) = result.exercises
     assert not exercise.passed and f"the whole run exceeded {budget:.0f} s and was stopped" in exercise.reason

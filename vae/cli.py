@@ -234,21 +234,35 @@ def build_parser() -> argparse.ArgumentParser:
                             "shipped in the package, vae/grading/references)")
     grade.add_argument("--timeout", type=_positive_float, default=60.0, metavar="SECONDS",
                        help="seconds each cell may run before it is stopped and fails (default 60)")
+    grade.add_argument("--jobs", type=int, default=None, metavar="N",
+                       help="submissions graded at once, each in its own kernel (default: the available cores)")
+    grade.add_argument("--memory-limit", type=_positive_float, default=4096.0, metavar="MB",
+                       help="memory each kernel may allocate beyond its start, in MB (default 4096)")
+    grade.add_argument("--output-limit", type=_positive_float, default=4.0, metavar="MB",
+                       help="what each submission may print, in MB (default 4)")
+    grade.add_argument("--out", type=Path, metavar="DIR",
+                       help="write DIR/gradebook.csv (one row per student, one column per exercise, a total) "
+                            "and DIR/feedback/<student>.md (default when grading a folder: ./graded)")
     grade.add_argument("--csv", type=Path, metavar="FILE", help="write one row per exercise of every submission")
     grade.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report, one case per exercise")
     grade.add_argument("--list", action="store_true", help="list the exercises and what each check tests")
-    _add_force(grade, "overwrite the --csv and --junit files if they exist")
+    _add_force(grade, "overwrite the --csv and --junit files and the gradebook if they exist")
     return parser
 
 
 GRADE_DESCRIPTION = """\
-Grade exercise notebooks. For each submission, only the cells tagged 'answer'
-are copied into a fresh copy of the instructor's executed reference notebook
-(found from the 'exNN' in the submission's name), in a temporary folder; nbval
-runs that copy and compares the reference's check cells with their stored
-lines. The submission's own check cells and outputs are ignored, so editing
-them changes nothing. Prints a table per submission (exercise, pass/FAIL,
-reason); exits 0 only when every exercise of every submission passes.
+Grade exercise notebooks, one notebook or a whole class folder at once
+(--jobs at a time, each in its own kernel with a per-cell --timeout, a
+--memory-limit and an --output-limit). For each submission, only the cells
+tagged 'answer' are copied into a fresh copy of the instructor's executed
+reference notebook (found from the 'exNN' in the submission's name; --reference
+DIR for a private set). In that kernel each check cell only records what the
+answer returns on fresh inputs (numbers, in a file); this process, where no
+submitted code runs, recomputes the inputs and the reference and decides pass
+or fail. Editing check cells or outputs, printing "correct" or rebinding the
+checks in the kernel changes nothing. Prints a table per submission; grading a
+folder also writes graded/gradebook.csv and one feedback file per student
+(--out DIR); exits 0 only when every exercise of every submission passes.
 
 Check cells call vae.grading.check; blank exercise notebooks are made from the
 solutions by vae.grading.blank_exercise.
@@ -654,16 +668,32 @@ def run_grade(args) -> int:
         paths = grading.submission_paths(args.submissions)
     except grading.GradingError as error:
         raise UsageError(f"{PROGRAM} grade: {error}") from None
-    results: list[grading.SubmissionResult] = []
+    folders = [path for path in args.submissions if path.is_dir()]
+    out = args.out if args.out is not None else (Path("graded") if folders else None)
+    if out is not None:
+        _refuse_to_overwrite(args, out / "gradebook.csv")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"{PROGRAM} grade: --jobs must be >= 1")
     with _progress_bar(len(paths), "grading", "notebook", enabled=len(paths) > 1) as bar:
-        for path in paths:
-            result = grading.grade_submission(path, args.reference, timeout=args.timeout)
+        def done(result):
             if result.error is not None:
                 _write(f"{PROGRAM} grade: {result.error}", sys.stderr)
             else:
                 _write(grading.format_table(result) + ("\n" if len(paths) > 1 else ""), sys.stdout)
-            results.append(result)
             bar.update()
+
+        limits = {"timeout": args.timeout, "memory_limit": int(args.memory_limit * 2**20),
+                  "output_limit": int(args.output_limit * 2**20)}
+        if len(paths) == 1:
+            results = [grading.grade_submission(paths[0], args.reference, **limits)]
+            done(results[0])
+        else:
+            results = grading.grade_submissions(paths, args.reference, jobs=args.jobs, done=done, **limits)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out / "gradebook.csv", suffix=".csv") as temporary:
+            grading.write_gradebook(results, temporary, folders)
+        grading.write_feedback(results, out / "feedback", folders)
     if args.csv is not None:
         with atomic_path(args.csv, suffix=".csv") as temporary:
             grading.write_csv(results, temporary)
@@ -676,7 +706,8 @@ def run_grade(args) -> int:
         partial = len(results) - complete - ungraded
         print(f"{len(results)} submissions: {complete} passed every exercise, {partial} failed some "
               f"({sum(len(_failed(r)) for r in results)} failed exercises in all), {ungraded} could not be graded"
-              + (f"; CSV in {args.csv}" if args.csv else ""))
+              + (f"; CSV in {args.csv}" if args.csv else "")
+              + (f"; gradebook in {out / 'gradebook.csv'}, feedback in {out / 'feedback'}" if out else ""))
     return 0 if all(result.passed for result in results) else 1
 
 

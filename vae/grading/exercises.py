@@ -1,84 +1,40 @@
-"""The checks of the graded exercises, one per exercise, registered in :data:`vae.grading.EXERCISES`.
+"""The graded exercises as data specs, one per exercise, registered in :data:`vae.grading.EXERCISES`.
 
-Each check runs the learner's function on fixed inputs and compares it with
-the package's own implementation; common mistakes are recognized by name.
+Each spec says how to draw its cases from a seed, how the kernel calls the
+learner's function on a case (the *probe*, which runs in the kernel), what
+the reference gives on a case and what named common mistakes give (both
+computed in the grader), and the tolerances. See the contract in
+:mod:`vae.grading`.
 
 Introduced in chapter 2, whose exercises are the first graded ones.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
-import warnings
 
 import numpy as np
 
-from vae.grading.checking import Exercise, WrongAnswer
+from vae.grading.checking import Exercise
+from vae.grading.records import _case_digest
 
 _LOG2 = math.log(2.0)
+_MEMO: dict = {}
 
 
-# -- how answers are called and compared -----------------------------------------------
-def _call(answer, *args, **kwargs):
-    """Call the learner's function with its prints and warnings swallowed."""
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
-            warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return answer(*args, **kwargs)
-
-
-def _shape(shape) -> str:
-    shape = tuple(int(s) for s in shape)
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
-
-
-def _as_array(value, what: str) -> np.ndarray:
-    if hasattr(value, "numpy"):
-        value = value.numpy()
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise WrongAnswer(f"{what} should be numbers, got {type(value).__name__}") from None
-    return array
-
-
-def _compare(what: str, got, expected, *, atol: float, rtol: float = 1e-5,
-             mistakes: dict | None = None, shape_hint: str = "", nonfinite_hint: str = "") -> None:
-    """Raise :class:`WrongAnswer` unless ``got`` matches ``expected`` within the tolerances.
-
-    ``mistakes`` maps a description of a common mistake to the value that
-    mistake produces; a result matching one of them is reported by name.
-    """
-    got = _as_array(got, what)
-    expected = np.asarray(expected, dtype=np.float64)
-    candidates = dict(mistakes or {})
-    candidates.setdefault("it has the wrong sign", -expected)
-    candidates.setdefault("it is twice the reference (is a factor 1/2 missing?)", 2.0 * expected)
-    candidates.setdefault("it is half the reference (a factor 1/2 too many?)", 0.5 * expected)
-    if got.shape == expected.shape and np.all(np.isfinite(got)) and np.allclose(got, expected, rtol=rtol, atol=atol):
-        return
-    for description, value in candidates.items():
-        value = np.asarray(value, dtype=np.float64)
-        if value.shape == got.shape and np.all(np.isfinite(got)) and np.allclose(got, value, rtol=rtol, atol=atol):
-            raise WrongAnswer(f"{what} is wrong: {description}")
-    if got.shape != expected.shape:
-        hint = f" ({shape_hint})" if shape_hint else ""
-        raise WrongAnswer(f"{what} has shape {_shape(got.shape)}, expected {_shape(expected.shape)}{hint}")
-    if not np.all(np.isfinite(got)):
-        kind = "NaN" if np.isnan(got).any() else "infinite"
-        hint = f" ({nonfinite_hint})" if nonfinite_hint else ""
-        raise WrongAnswer(f"{what} holds {kind} values where the reference is finite{hint}")
-    error = np.abs(got - expected) - atol - rtol * np.abs(expected)
-    index = np.unravel_index(int(np.argmax(error)), got.shape) if got.shape else ()
-    where = f" at index {_shape(index)}" if got.shape else ""
-    raise WrongAnswer(f"{what} differs from the reference{where}: expected {expected[index]:.5g}, "
-                 f"got {got[index]:.5g}")
+# -- helpers shared by the specs ---------------------------------------------------------
+def _memo(name: str, case: dict, compute):
+    """``compute(case)``, computed once per case in the grader (the reference and its mistakes share it)."""
+    key = (name, _case_digest(case))
+    if key not in _MEMO:
+        if len(_MEMO) > 256:
+            _MEMO.clear()
+        _MEMO[key] = compute(case)
+    return _MEMO[key]
 
 
 def _tiny_model(latent_dim: int = 3, seed: int = 0):
-    """A small MLP VAE whose weights come from a NumPy generator (global seeds untouched)."""
+    """A small MLP VAE whose weights come from a NumPy generator seeded by ``seed`` (global seeds untouched)."""
     from vae.models import MLPVAE
 
     model = MLPVAE(latent_dim=latent_dim, hidden=(32,), seed=seed)
@@ -92,422 +48,646 @@ def _flat_weights(model) -> np.ndarray:
     return np.concatenate([np.ravel(v.numpy()) for v in model.trainable_variables]).astype(np.float64)
 
 
-def _binary_images(count: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
+def _binary_images(rng, count: int) -> np.ndarray:
     return (rng.random((count, 28, 28, 1)) < 0.25).astype(np.float32)
 
 
-def _encoded_images(count: int, seed: int):
-    """The tiny model, ``count`` binary images ``(count, 28, 28, 1)`` and their posterior ``(mean, log_var)``."""
-    model = _tiny_model()
-    images = _binary_images(count, seed)
-    return model, images, model.encode(images)
+def _model_case(rng, count: int, **extra) -> dict:
+    """A case of a model exercise: the tiny model's seed, ``count`` binary images and a draw seed."""
+    return {"model_seed": int(rng.integers(0, 1000)), "images": _binary_images(rng, count),
+            "seed": int(rng.integers(0, 1000)), **extra}
 
 
-def _gaussian_parameters(rows: int, dim: int, seed: int):
+def _softplus(values) -> np.ndarray:
+    return np.logaddexp(0.0, np.asarray(values, dtype=np.float64))
+
+
+def _bernoulli_per_pixel(x, logits) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return -x * _softplus(-np.asarray(logits)) - (1.0 - x) * _softplus(logits)
+
+
+def _tensor(array):
     import tensorflow as tf
 
-    rng = np.random.default_rng(seed)
-    mean = tf.constant(rng.normal(0.0, 1.0, (rows, dim)), tf.float32)
-    log_var = tf.constant(rng.uniform(-2.0, 1.5, (rows, dim)), tf.float32)
-    return mean, log_var
+    return tf.constant(np.asarray(array, dtype=np.float32))
 
 
-# -- chapter 2 -------------------------------------------------------------------------
-@Exercise.register("ex02.1", "pca reconstruction",
-           "compares pca_reconstruct on 10 random grey images, a mean image and 5 orthonormal "
-           "directions with vae.autoencoders.PCA.reconstruct of the same analysis (tolerance 1e-4)")
-def _check_pca(answer):
-    from vae.autoencoders import PCA
-
-    rng = np.random.default_rng(21)
-    directions, _ = np.linalg.qr(rng.normal(size=(784, 5)))  # 5 orthonormal columns
-    pca = PCA(mean=rng.random(784), components=directions.T, singular_values=np.arange(5.0, 0.0, -1.0))
-    test = rng.random((10, 28, 28, 1)).astype(np.float32)
-    expected = pca.reconstruct(test)
-    rows = test.reshape(10, 784).astype(np.float64)
-    got = _call(answer, test, pca.mean, pca.components)
-    _compare("the reconstruction", got, expected, atol=1e-4, mistakes={
-        "the mean image was not added back": (expected.reshape(10, 784) - pca.mean).reshape(expected.shape),
-        "the images were not centred before the projection":
-            ((rows @ pca.components.T) @ pca.components + pca.mean).reshape(expected.shape),
-    }, shape_hint="reshape the rows back into (n, 28, 28, 1) images")
+# -- chapter 1 ---------------------------------------------------------------------------
+def _kl_gaussians(m1, v1, m2, v2):
+    return 0.5 * np.log(v2 / v1) + (v1 + (m1 - m2) ** 2) / (2.0 * v2) - 0.5
 
 
-# -- chapter 3 -------------------------------------------------------------------------
-@Exercise.register("ex03.1", "reparameterization",
-           "compares reparameterize(mean, log_var, eps) on 5x4 fixed parameters with "
-           "VAE.reparameterize given the same noise (tolerance 1e-5), then the gradients of z "
-           "with respect to mean and log_var")
-def _check_reparameterize(answer):
+def _two_gaussians(rng):
+    for size, label in ((6, "on 6 pairs of Gaussians"), (1, "on one pair")):
+        yield {"label": label, "mean_q": rng.normal(0.0, 2.0, size), "var_q": rng.uniform(0.2, 3.0, size),
+               "mean_p": rng.normal(0.0, 2.0, size), "var_p": rng.uniform(0.2, 3.0, size)}
+
+
+def _gaussian_arguments(case):
+    return case["mean_q"], case["var_q"], case["mean_p"], case["var_p"]
+
+
+Exercise(
+    "ex01.1", "kl between two gaussians",
+    "checks kl_gaussians(mean_q, var_q, mean_p, var_p), the learner's closed form of "
+    "KL(N(mean_q, var_q) || N(mean_p, var_p)), on fresh random means and variances (tolerance 1e-6)",
+    cases=_two_gaussians,
+    probe=lambda answer, case: {"value": answer(*_gaussian_arguments(case))},
+    reference=lambda case: {"value": _kl_gaussians(*_gaussian_arguments(case))},
+    mistakes={
+        "that is KL(p || q), the divergence the other way round; the first argument is q":
+            lambda c: {"value": _kl_gaussians(c["mean_p"], c["var_p"], c["mean_q"], c["var_q"])},
+        "the log term is log(var_p / var_q); with variances it is (1/2) log(var_p / var_q)":
+            lambda c: {"value": _kl_gaussians(*_gaussian_arguments(c)) + 0.5 * np.log(c["var_p"] / c["var_q"])},
+        "the -1/2 is missing (the KL of a distribution from itself must be 0)":
+            lambda c: {"value": _kl_gaussians(*_gaussian_arguments(c)) + 0.5},
+        "the squared difference of the means is not divided by 2 var_p":
+            lambda c: {"value": _kl_gaussians(*_gaussian_arguments(c))
+                       + (c["mean_q"] - c["mean_p"]) ** 2 * (1.0 - 1.0 / (2.0 * c["var_p"]))},
+    },
+    atol=1e-6, names={"value": "the divergence"}, hints={"value": "one divergence per pair"},
+    implementations=("kl_standard_normal", "kl_monte_carlo", "kl_divergence")).register()
+
+
+# -- chapter 2 ---------------------------------------------------------------------------
+def _pca_cases(rng):
+    for k in (5, 3):
+        directions, _ = np.linalg.qr(rng.normal(size=(784, k)))
+        yield {"label": f"with {k} directions", "images": rng.random((10, 28, 28, 1)).astype(np.float32),
+               "mean": rng.random(784), "components": np.ascontiguousarray(directions.T)}
+
+
+def _pca(case, centre: bool = True, add_mean: bool = True):
+    rows = case["images"].reshape(len(case["images"]), 784).astype(np.float64)
+    mean, components = case["mean"], case["components"]
+    codes = ((rows - mean) if centre else rows) @ components.T
+    return (codes @ components + (mean if add_mean else 0.0)).reshape(case["images"].shape)
+
+
+Exercise(
+    "ex02.1", "pca reconstruction",
+    "compares pca_reconstruct on 10 random grey images, a random mean image and 5 and 3 random "
+    "orthonormal directions with the reconstruction mean + C^T C (x - mean) (tolerance 1e-4)",
+    cases=_pca_cases,
+    probe=lambda answer, case: {"value": answer(case["images"], case["mean"], case["components"])},
+    reference=lambda case: {"value": _pca(case)},
+    mistakes={"the mean image was not added back": lambda c: {"value": _pca(c, add_mean=False)},
+              "the images were not centred before the projection": lambda c: {"value": _pca(c, centre=False)}},
+    atol=1e-4, names={"value": "the reconstruction"},
+    hints={"value": "reshape the rows back into (n, 28, 28, 1) images"}, implementations=("PCA",)).register()
+
+
+# -- chapter 3 ---------------------------------------------------------------------------
+def _reparameterization_cases(rng):
+    yield {"mean": rng.normal(0.0, 1.0, (5, 4)), "log_var": rng.uniform(-2.0, 1.5, (5, 4)),
+           "eps": rng.normal(0.0, 1.0, (5, 4)), "weights": rng.uniform(0.5, 1.5, (5, 4))}
+
+
+def _probe_reparameterization(answer, case):
     import tensorflow as tf
 
-    model = _tiny_model(latent_dim=4)
-    mean, log_var = _gaussian_parameters(5, 4, seed=31)
-    eps = model.reparameterize(tf.zeros_like(mean), tf.zeros_like(log_var), seed=11)
-    weights = tf.constant(np.linspace(0.5, 1.5, 20).reshape(5, 4), tf.float32)
+    mean, log_var, eps = _tensor(case["mean"]), _tensor(case["log_var"]), _tensor(case["eps"])
     with tf.GradientTape(persistent=True) as tape:
         tape.watch([mean, log_var])
-        expected = model.reparameterize(mean, log_var, seed=11)
-        got = _call(answer, mean, log_var, eps)
-        expected_total = tf.reduce_sum(expected * weights)
-        got_total = tf.reduce_sum(tf.cast(got, tf.float32) * weights) if tf.is_tensor(got) else None
-    _compare("z", got, expected, atol=1e-5, mistakes={
+        z = answer(mean, log_var, eps)
+        total = tf.reduce_sum(tf.cast(z, tf.float32) * _tensor(case["weights"])) if tf.is_tensor(z) else None
+    gradients = tape.gradient(total, [mean, log_var]) if total is not None else [None, None]
+    flows = all(g is not None for g in gradients)
+    zeros = np.zeros(case["mean"].shape)
+    return {"z": z, "gradient": np.float64(flows),
+            "dz_dmean": gradients[0] if flows else zeros, "dz_dlog_var": gradients[1] if flows else zeros}
+
+
+def _reparameterized(case, scale):
+    return {"z": case["mean"] + scale(case["log_var"]) * case["eps"]}
+
+
+Exercise(
+    "ex03.1", "reparameterization",
+    "compares reparameterize(mean, log_var, eps) on random 5x4 parameters and noise with "
+    "mean + exp(log_var / 2) * eps (tolerance 1e-5), then the gradients of a weighted sum of z "
+    "with respect to mean and log_var",
+    cases=_reparameterization_cases, probe=_probe_reparameterization,
+    reference=lambda c: {**_reparameterized(c, lambda v: np.exp(0.5 * v)), "gradient": 1.0,
+                         "dz_dmean": c["weights"],
+                         "dz_dlog_var": c["weights"] * 0.5 * np.exp(0.5 * c["log_var"]) * c["eps"]},
+    mistakes={
         "the noise is scaled by the variance exp(log_var); the standard deviation is exp(log_var / 2)":
-            mean + tf.exp(log_var) * eps,
+            lambda c: _reparameterized(c, np.exp),
         "the noise is scaled by log_var itself; the standard deviation is exp(log_var / 2)":
-            mean + log_var * eps,
+            lambda c: _reparameterized(c, lambda v: v),
         "the noise is scaled by exp(log_var) / 2; the standard deviation is exp(log_var / 2)":
-            mean + 0.5 * tf.exp(log_var) * eps,
-        "the mean is missing": tf.exp(0.5 * log_var) * eps,
-    })
-    gradients = tape.gradient(got_total, [mean, log_var]) if got_total is not None else [None, None]
-    if any(g is None for g in gradients):
-        raise WrongAnswer("z is right, but no gradient flows back to mean and log_var: "
-                     "write it with TensorFlow operations (tf.exp), not NumPy")
-    reference = tape.gradient(expected_total, [mean, log_var])
-    _compare("dz/dmean", gradients[0], reference[0], atol=1e-5)
-    _compare("dz/dlog_var", gradients[1], reference[1], atol=1e-5)
+            lambda c: _reparameterized(c, lambda v: 0.5 * np.exp(v)),
+        "the mean is missing": lambda c: {"z": np.exp(0.5 * c["log_var"]) * c["eps"]},
+        "z is right, but no gradient flows back to mean and log_var: write it with TensorFlow "
+        "operations (tf.exp), not NumPy": lambda c: {**_reparameterized(c, lambda v: np.exp(0.5 * v)),
+                                                    "gradient": 0.0},
+    },
+    names={"gradient": "whether gradients flow", "dz_dmean": "dz/dmean", "dz_dlog_var": "dz/dlog_var"},
+    implementations=("reparameterize",)).register()
 
 
-@Exercise.register("ex03.2", "sampling with an unknown batch size",
-           "traces sample_codes in a tf.function whose inputs have an unknown batch size, checks "
-           "the shapes for batches of 1 and 7, then checks that 20,000 draws have the mean and "
-           "standard deviation of N(mean, exp(log_var)) (within 5 % of a standard deviation) and "
-           "that every row gets its own noise")
-def _check_sample_codes(answer):
+_DRAWS = 20000
+
+
+def _sampling_cases(rng):
+    signs = rng.choice([-1.0, 1.0], 3)
+    yield {"mean": rng.normal(0.0, 1.5, 3), "log_var": signs * rng.uniform(0.6, 1.5, 3)}
+
+
+def _probe_sampling(answer, case):
     import tensorflow as tf
 
     spec = tf.TensorSpec([None, 3], tf.float32)
-    traced = tf.function(lambda mean, log_var: _call(answer, mean, log_var), input_signature=[spec, spec])
+    traced = tf.function(lambda mean, log_var: answer(mean, log_var), input_signature=[spec, spec])
     try:
-        for batch in (1, 7):
-            z = traced(tf.zeros([batch, 3]), tf.zeros([batch, 3]))
-            if tuple(z.shape) != (batch, 3):
-                raise WrongAnswer(f"z has shape {_shape(z.shape)} for a batch of {batch}, expected {_shape((batch, 3))}")
-    except WrongAnswer:
-        raise
+        shapes = {f"shape_{batch}": np.array(traced(tf.zeros([batch, 3]), tf.zeros([batch, 3])).shape)
+                  for batch in (1, 7)}
     except NotImplementedError:
         raise
-    except Exception as error:  # noqa: BLE001
-        raise WrongAnswer(f"it fails inside tf.function with an unknown batch size ({type(error).__name__}); "
-                     f"take the noise's shape from tf.shape(mean), not mean.shape") from None
-    mean_row = np.array([0.5, -1.0, 2.0], np.float32)
-    log_var_row = np.array([0.0, -1.5, 1.0], np.float32)
-    count = 20000
-    z = traced(tf.constant(np.tile(mean_row, (count, 1))), tf.constant(np.tile(log_var_row, (count, 1))))
-    z = _as_array(z, "z")
-    std = np.exp(0.5 * log_var_row.astype(np.float64))
-    if np.allclose(z, z[0]):
-        raise WrongAnswer("every row got the same noise: draw one eps per row (shape tf.shape(mean))")
-    sample_std = z.std(axis=0)
-    if np.allclose(sample_std, np.exp(log_var_row), rtol=0.05) and not np.allclose(sample_std, std, rtol=0.05):
-        raise WrongAnswer("the spread is exp(log_var), the variance; the standard deviation is exp(log_var / 2)")
-    if not np.all(np.abs(z.mean(axis=0) - mean_row) < 0.05 * std):
-        raise WrongAnswer(f"the draws' mean is {np.round(z.mean(axis=0), 2).tolist()}, "
-                     f"expected {mean_row.tolist()}")
-    if not np.allclose(sample_std, std, rtol=0.05):
-        raise WrongAnswer(f"the draws' standard deviation is {np.round(sample_std, 2).tolist()}, "
-                     f"expected {np.round(std, 2).tolist()}")
+    except Exception:  # noqa: BLE001 - the answer cannot be traced with an unknown batch size
+        return {"traced": 0.0}
+    draws = traced(_tensor(np.tile(case["mean"], (_DRAWS, 1))), _tensor(np.tile(case["log_var"], (_DRAWS, 1))))
+    return {"traced": 1.0, **shapes, "draws": draws}
 
 
-# -- chapter 4 -------------------------------------------------------------------------
-@Exercise.register("ex04.1", "bernoulli log-likelihood",
-           "compares bernoulli_log_likelihood on 3 binary images and logits that include "
-           "+-40 and +-200 with vae.losses.bernoulli_log_likelihood: one value per image, "
-           "finite, within 1e-3 nats")
-def _check_bernoulli(answer):
-    import tensorflow as tf
+def _sampling_summary(case, outputs):
+    summary = {key: value for key, value in outputs.items() if key != "draws"}
+    draws = np.asarray(outputs.get("draws", np.zeros(0)), dtype=np.float64)
+    if draws.shape == (_DRAWS, 3) and np.all(np.isfinite(draws)):
+        std = np.exp(0.5 * case["log_var"])
+        summary.update(mean_error=(draws.mean(axis=0) - case["mean"]) / std, std_ratio=draws.std(axis=0) / std,
+                       distinct=np.float64(not np.allclose(draws, draws[0])))
+    return summary
 
-    from vae import losses
 
-    x = _binary_images(3, seed=41)
-    rng = np.random.default_rng(42)
+Exercise(
+    "ex03.2", "sampling with an unknown batch size",
+    "traces sample_codes in a tf.function whose inputs have an unknown batch size, checks the shapes "
+    "for batches of 1 and 7, then checks that 20,000 draws with random parameters have the mean and "
+    "standard deviation of N(mean, exp(log_var)) (within 5 % of a standard deviation) and that "
+    "every row gets its own noise",
+    cases=_sampling_cases, probe=_probe_sampling, summary=_sampling_summary,
+    reference=lambda c: {"traced": 1.0, "shape_1": [1, 3], "shape_7": [7, 3], "distinct": 1.0,
+                         "mean_error": np.zeros(3), "std_ratio": np.ones(3)},
+    mistakes={
+        "it fails inside tf.function with an unknown batch size; take the noise's shape from "
+        "tf.shape(mean), not mean.shape": lambda c: {"traced": 0.0},
+        "every row got the same noise: draw one eps per row (shape tf.shape(mean))":
+            lambda c: {"distinct": 0.0},
+        "the spread is exp(log_var), the variance; the standard deviation is exp(log_var / 2)":
+            lambda c: {"std_ratio": np.exp(0.5 * c["log_var"])},
+    },
+    atol=0.0, rtol=0.0, tolerances={"mean_error": (0.05, 0.0), "std_ratio": (0.05, 0.0)},
+    names={"shape_1": "z for a batch of 1", "shape_7": "z for a batch of 7", "distinct": "the rows' noise",
+           "mean_error": "the draws' mean (in standard deviations from the mean asked for)",
+           "std_ratio": "the draws' standard deviation (as a fraction of the one asked for)",
+           "traced": "tracing"},
+    implementations=("reparameterize",)).register()
+
+
+# -- chapter 4 ---------------------------------------------------------------------------
+def _bernoulli_cases(rng):
+    x = _binary_images(rng, 3)
     logits = rng.normal(0.0, 3.0, x.shape).astype(np.float32)
     logits[0, 0, :4, 0] = [40.0, -40.0, 200.0, -200.0]
     x[0, 0, :4, 0] = [0.0, 1.0, 0.0, 1.0]  # confident and wrong: the naive formula takes log(0)
-    expected = losses.bernoulli_log_likelihood(x, logits).numpy()
-    per_pixel = -tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits).numpy().astype(np.float64)
-    got = _call(answer, tf.constant(x), tf.constant(logits))
-    _compare("the log-likelihood", got, expected, atol=1e-3, mistakes={
-        "it is summed over the batch axis (axis 0); sum over the pixels of each image": per_pixel.sum(axis=0),
-        "it is summed over the last axis only; sum over every pixel of each image": per_pixel.sum(axis=-1),
-        "it is not summed; sum over the pixels of each image": per_pixel,
-        "it is summed over the whole batch; return one value per image": per_pixel.sum(),
-        "it is averaged over the pixels; the log-likelihood of an image is their sum": per_pixel.mean(axis=(1, 2, 3)),
-    }, shape_hint="one value per image", nonfinite_hint="log(sigmoid(l)) underflows for large |l|; "
-                                                         "write it with softplus")
+    yield {"x": x, "logits": logits}
 
 
-@Exercise.register("ex04.2", "kl divergence",
-           "compares kl_divergence on 4x3 fixed means and log-variances with "
-           "vae.losses.kl_standard_normal (tolerance 1e-5)")
-def _check_kl(answer):
+def _per_pixel_sum(axis):
+    return lambda c: {"value": _bernoulli_per_pixel(c["x"], c["logits"]).sum(axis=axis)}
+
+
+Exercise(
+    "ex04.1", "bernoulli log-likelihood",
+    "compares bernoulli_log_likelihood on 3 random binary images and logits that include +-40 and "
+    "+-200 with the sum over pixels of -x softplus(-l) - (1 - x) softplus(l): one value per image, "
+    "finite, within 1e-3 nats",
+    cases=_bernoulli_cases,
+    probe=lambda answer, case: {"value": answer(_tensor(case["x"]), _tensor(case["logits"]))},
+    reference=_per_pixel_sum((1, 2, 3)),
+    mistakes={
+        "it is summed over the batch axis (axis 0); sum over the pixels of each image": _per_pixel_sum(0),
+        "it is summed over the last axis only; sum over every pixel of each image": _per_pixel_sum(-1),
+        "it is not summed; sum over the pixels of each image":
+            lambda c: {"value": _bernoulli_per_pixel(c["x"], c["logits"])},
+        "it is summed over the whole batch; return one value per image": _per_pixel_sum(None),
+        "it is averaged over the pixels; the log-likelihood of an image is their sum":
+            lambda c: {"value": _bernoulli_per_pixel(c["x"], c["logits"]).mean(axis=(1, 2, 3))},
+    },
+    atol=1e-3, names={"value": "the log-likelihood"},
+    hints={"value": "one value per image",
+           "value!finite": "log(sigmoid(l)) underflows for large |l|; write it with softplus"},
+    implementations=("bernoulli_log_likelihood", "sigmoid_cross_entropy_with_logits")).register()
+
+
+def _kl_cases(rng):
+    for rows, dim in ((4, 3), (2, 6)):
+        yield {"label": f"for {rows}x{dim} parameters", "mean": rng.normal(0.0, 1.0, (rows, dim)),
+               "log_var": rng.uniform(-2.0, 1.5, (rows, dim))}
+
+
+def _kl_terms(case):
+    return 0.5 * (np.exp(case["log_var"]) + case["mean"] ** 2 - 1.0 - case["log_var"])
+
+
+Exercise(
+    "ex04.2", "kl divergence",
+    "compares kl_divergence on random 4x3 and 2x6 means and log-variances with the closed form "
+    "0.5 sum(exp(log_var) + mean^2 - 1 - log_var) (tolerance 1e-5)",
+    cases=_kl_cases,
+    probe=lambda answer, case: {"value": answer(_tensor(case["mean"]), _tensor(case["log_var"]))},
+    reference=lambda c: {"value": _kl_terms(c).sum(axis=-1)},
+    mistakes={
+        "it has the wrong sign: a KL divergence is never negative": lambda c: {"value": -_kl_terms(c).sum(axis=-1)},
+        "the factor 1/2 is missing": lambda c: {"value": 2.0 * _kl_terms(c).sum(axis=-1)},
+        "the -1 inside the sum is missing": lambda c: {"value": _kl_terms(c).sum(axis=-1) + 0.5 * c["mean"].shape[1]},
+        "it is summed over the batch; return one value per example": lambda c: {"value": _kl_terms(c).sum()},
+        "it is not summed over the latent dimensions": lambda c: {"value": _kl_terms(c)},
+    },
+    names={"value": "the KL divergence"}, hints={"value": "one value per example"},
+    implementations=("kl_standard_normal", "kl_monte_carlo")).register()
+
+
+def _elbo_parts(case):
     from vae import losses
 
-    mean, log_var = _gaussian_parameters(4, 3, seed=43)
-    expected = losses.kl_standard_normal(mean, log_var).numpy()
-    m, lv = mean.numpy().astype(np.float64), log_var.numpy().astype(np.float64)
-    got = _call(answer, mean, log_var)
-    _compare("the KL divergence", got, expected, atol=1e-5, mistakes={
-        "it has the wrong sign: a KL divergence is never negative": -expected,
-        "the factor 1/2 is missing": 2.0 * expected,
-        "the -1 inside the sum is missing": expected + 0.5 * m.shape[1],
-        "it is summed over the batch; return one value per example": expected.sum(),
-        "it is not summed over the latent dimensions": 0.5 * (np.exp(lv) + m ** 2 - 1.0 - lv),
-    }, shape_hint="one value per example")
+    model = _tiny_model(seed=case["model_seed"])
+    x, seed = case["images"], case["seed"]
+    terms = losses.elbo_terms(model, x, seed=seed)
+    mean, _ = model.encode(x)
+    return {"elbo": losses.elbo(model, x, seed=seed).numpy().astype(np.float64),
+            "log_likelihood": terms["log_likelihood"].numpy().astype(np.float64),
+            "kl": terms["kl"].numpy().astype(np.float64),
+            "from_mean": (losses.bernoulli_log_likelihood(x, model.decode(mean)) - terms["kl"]).numpy()}
 
 
-@Exercise.register("ex04.3", "elbo",
-           "compares elbo(model, x, seed) on a small MLP VAE and 4 binary images with "
-           "vae.losses.elbo(model, x, seed=seed) (tolerance 1e-3 nats)")
-def _check_elbo(answer):
-    from vae import losses
-
-    model = _tiny_model()
-    x = _binary_images(4, seed=44)
-    expected = losses.elbo(model, x, seed=5).numpy()
-    terms = losses.elbo_terms(model, x, seed=5)
-    log_likelihood, kl = terms["log_likelihood"].numpy(), terms["kl"].numpy()
-    mean, log_var = model.encode(x)
-    from_mean = losses.bernoulli_log_likelihood(x, model.decode(mean)).numpy() - kl
-    got = _call(answer, model, x, 5)
-    _compare("the ELBO", got, expected, atol=1e-3, mistakes={
-        "the KL term has a plus sign; the ELBO subtracts it": log_likelihood + kl,
-        "that is the loss, the negative ELBO": -expected,
-        "it decodes the mean instead of a sample z drawn with model.reparameterize": from_mean,
-        "it is averaged over the batch; return one value per image": expected.mean(),
-        "it is summed over the batch; return one value per image": expected.sum(),
-        "the KL term is missing": log_likelihood,
-    }, shape_hint="one value per image")
+def _elbo(key, transform=lambda value: value):
+    return lambda case: {"value": transform(_memo("elbo", case, _elbo_parts)[key])}
 
 
-# -- chapter 5 -------------------------------------------------------------------------
-@Exercise.register("ex05.1", "decoder output shape",
-           "builds build_decoder(latent_dim) for latent sizes 2 and 16 and checks that codes "
-           "(5, latent_dim) and (1, latent_dim) give float32 logits shaped like the images, "
-           "(batch, 28, 28, 1), as vae.models.ConvVAE's decoder does, with trainable weights and "
-           "no final sigmoid")
-def _check_decoder(answer):
-    import keras
-    import tensorflow as tf
+Exercise(
+    "ex04.3", "elbo",
+    "compares elbo(model, x, seed) on a small MLP VAE with random weights and 4 random binary images "
+    "with vae.losses.elbo(model, x, seed=seed) (tolerance 1e-3 nats)",
+    cases=lambda rng: [_model_case(rng, 4)],
+    probe=lambda answer, c: {"value": answer(_tiny_model(seed=c["model_seed"]), c["images"], c["seed"])},
+    reference=_elbo("elbo"),
+    mistakes={
+        "the KL term has a plus sign; the ELBO subtracts it":
+            lambda c: {"value": _memo("elbo", c, _elbo_parts)["log_likelihood"] + _memo("elbo", c, _elbo_parts)["kl"]},
+        "that is the loss, the negative ELBO": _elbo("elbo", np.negative),
+        "it decodes the mean instead of a sample z drawn with model.reparameterize": _elbo("from_mean"),
+        "it is averaged over the batch; return one value per image": _elbo("elbo", np.mean),
+        "it is summed over the batch; return one value per image": _elbo("elbo", np.sum),
+        "the KL term is missing": _elbo("log_likelihood"),
+    },
+    atol=1e-3, names={"value": "the ELBO"}, hints={"value": "one value per image"},
+    implementations=("elbo", "elbo_terms", "compute_losses")).register()
 
-    from vae.models import ConvVAE
 
-    rng = np.random.default_rng(51)
+# -- chapter 5 ---------------------------------------------------------------------------
+def _decoder_cases(rng):
     for latent_dim in (2, 16):
-        decoder = _call(answer, latent_dim)
-        if not callable(decoder):
-            raise WrongAnswer(f"build_decoder({latent_dim}) returned {type(decoder).__name__}, not a model")
-        reference = ConvVAE(latent_dim=latent_dim, filters=(4, 8), hidden=16).decoder
-        for batch in (5, 1):
-            z = tf.constant(rng.normal(0.0, 3.0, (batch, latent_dim)), tf.float32)
-            expected_shape = tuple(reference(z).shape)
-            logits = _call(decoder, z)
-            shape = tuple(getattr(logits, "shape", np.shape(logits)))
-            if shape != expected_shape:
-                raise WrongAnswer(f"the decoder maps codes {_shape(z.shape)} to shape {_shape(shape)}, "
-                             f"expected {_shape(expected_shape)}")
-            if getattr(logits, "dtype", None) not in (tf.float32, "float32", np.float32):
-                raise WrongAnswer(f"the logits have dtype {getattr(logits, 'dtype', type(logits).__name__)}, "
-                             f"expected float32")
-        if not getattr(decoder, "trainable_weights", None):
-            raise WrongAnswer("the decoder has no trainable weights: build it from Keras layers")
-        last = decoder.layers[-1] if isinstance(decoder, keras.Model) and decoder.layers else None
-        activation = getattr(last, "activation", None)
-        values = _as_array(_call(decoder, tf.constant(rng.normal(0.0, 3.0, (5, latent_dim)), tf.float32)),
-                           "logits")
-        if activation is keras.activations.sigmoid or (values.min() >= 0.0 and values.max() <= 1.0):
-            raise WrongAnswer("every output lies in [0, 1]: the decoder must return logits (any real "
-                         "number); leave the sigmoid to the likelihood")
+        yield {"label": f"with latent_dim = {latent_dim}", "latent_dim": latent_dim,
+               "z5": rng.normal(0.0, 3.0, (5, latent_dim)), "z1": rng.normal(0.0, 3.0, (1, latent_dim))}
 
 
-@Exercise.register("ex05.2", "train step",
-           "runs train_step(model, optimizer, x, seed) once on a small MLP VAE with SGD "
-           "(learning rate 0.1) and 8 binary images, and compares the returned loss and every "
-           "updated weight with a reference step on an identical copy (GradientTape on "
-           "VAE.compute_losses(x, seed)['loss']; tolerance 1e-4)")
-def _check_train_step(answer):
+def _probe_decoder(answer, case):
     import keras
     import tensorflow as tf
 
-    model, reference = _tiny_model(latent_dim=2), _tiny_model(latent_dim=2)
-    x = tf.constant(_binary_images(8, seed=52))
+    decoder = answer(case["latent_dim"])
+    if not callable(decoder):
+        raise TypeError(f"build_decoder({case['latent_dim']}) returned {type(decoder).__name__}, not a model")
+    outputs = {}
+    for key in ("z5", "z1"):
+        logits = decoder(_tensor(case[key]))
+        outputs[f"shape_{key[1:]}"] = np.array(tuple(logits.shape))
+        values = np.asarray(logits, dtype=np.float64)
+    last = decoder.layers[-1] if isinstance(decoder, keras.Model) and decoder.layers else None
+    outputs["float32"] = np.float64(getattr(logits, "dtype", None) in (tf.float32, "float32", np.float32))
+    outputs["trainable"] = np.float64(bool(getattr(decoder, "trainable_weights", None)))
+    outputs["probabilities"] = np.float64(getattr(last, "activation", None) is keras.activations.sigmoid
+                                          or (values.min() >= 0.0 and values.max() <= 1.0))
+    return outputs
+
+
+Exercise(
+    "ex05.1", "decoder output shape",
+    "builds build_decoder(latent_dim) for latent sizes 2 and 16 and checks that random codes "
+    "(5, latent_dim) and (1, latent_dim) give float32 logits shaped like the images, "
+    "(batch, 28, 28, 1), with trainable weights and no final sigmoid",
+    cases=_decoder_cases, probe=_probe_decoder,
+    reference=lambda c: {"shape_5": [5, 28, 28, 1], "shape_1": [1, 28, 28, 1], "float32": 1.0,
+                         "trainable": 1.0, "probabilities": 0.0},
+    mistakes={
+        "the source article's Dense(28, activation='sigmoid'): 28 numbers per code, not a 28 x 28 image; "
+        "expected (5, 28, 28, 1)": lambda c: {"shape_5": [5, 28]},
+        "every output lies in [0, 1]: the decoder must return logits (any real number); leave the sigmoid "
+        "to the likelihood": lambda c: {"probabilities": 1.0},
+        "the decoder has no trainable weights: build it from Keras layers": lambda c: {"trainable": 0.0},
+    },
+    atol=0.0, rtol=0.0,
+    names={"shape_5": "the logits of 5 codes", "shape_1": "the logits of 1 code", "float32": "float32 logits",
+           "trainable": "trainable weights", "probabilities": "logits (not probabilities)"},
+    hints={"shape_5": "one logit per pixel, (batch, 28, 28, 1)", "shape_1": "one logit per pixel, (batch, 28, 28, 1)"},
+    implementations=("ConvVAE", "MLPVAE")).register()
+
+
+def _probe_train_step(answer, case):
+    import keras
+
+    model = _tiny_model(latent_dim=2, seed=case["model_seed"])
+    loss = answer(model, keras.optimizers.SGD(learning_rate=case["learning_rate"]), _tensor(case["images"]),
+                  case["seed"])
+    return {"loss": loss, "weights": _flat_weights(model)}
+
+
+def _reference_step(case):
+    import keras
+    import tensorflow as tf
+
+    model = _tiny_model(latent_dim=2, seed=case["model_seed"])
     before = _flat_weights(model)
-    got_loss = _call(answer, model, keras.optimizers.SGD(learning_rate=0.1), x, 7)
-    optimizer = keras.optimizers.SGD(learning_rate=0.1)
     with tf.GradientTape() as tape:
-        expected_loss = reference.compute_losses(x, seed=7)["loss"]
-    gradients = tape.gradient(expected_loss, reference.trainable_variables)
-    optimizer.apply_gradients(zip(gradients, reference.trainable_variables))
-    expected_loss = float(expected_loss)
-    _compare("the returned loss", got_loss, expected_loss, atol=1e-3, mistakes={
-        "that is the ELBO; the loss to minimise is its negative": -expected_loss,
-        "it is summed over the batch; return the mean, in nats per image": 8 * expected_loss,
-    }, shape_hint="return the batch mean, a scalar")
-    after, expected = _flat_weights(model), _flat_weights(reference)
-    _compare("the step", after, expected, atol=1e-4, rtol=1e-4, mistakes={
-        "the weights did not change: apply the gradients with optimizer.apply_gradients": before,
+        loss = model.compute_losses(_tensor(case["images"]), seed=case["seed"])["loss"]
+    gradients = tape.gradient(loss, model.trainable_variables)
+    keras.optimizers.SGD(learning_rate=case["learning_rate"]).apply_gradients(zip(gradients, model.trainable_variables))
+    return {"loss": float(loss), "weights": _flat_weights(model), "before": before}
+
+
+def _step(case):
+    return _memo("step", case, _reference_step)
+
+
+Exercise(
+    "ex05.2", "train step",
+    "runs train_step(model, optimizer, x, seed) once on a small MLP VAE with random weights, SGD "
+    "(learning rate 0.1) and 8 random binary images, and compares the returned loss and every updated "
+    "weight with a reference step on an identical copy (GradientTape on "
+    "VAE.compute_losses(x, seed)['loss']; tolerance 1e-4)",
+    cases=lambda rng: [_model_case(rng, 8, learning_rate=0.1)], probe=_probe_train_step,
+    reference=lambda c: {"loss": _step(c)["loss"], "weights": _step(c)["weights"]},
+    mistakes={
+        "the weights did not change: apply the gradients with optimizer.apply_gradients":
+            lambda c: {"weights": _step(c)["before"]},
         "the step went uphill: differentiate the loss (the negative ELBO), not the ELBO":
-            2.0 * before - expected,
-    })
+            lambda c: {"weights": 2.0 * _step(c)["before"] - _step(c)["weights"]},
+        "the returned loss is the ELBO; the loss to minimize is its negative": lambda c: {"loss": -_step(c)["loss"]},
+        "the returned loss is summed over the batch; return the mean, in nats per image":
+            lambda c: {"loss": 8 * _step(c)["loss"]},
+    },
+    tolerances={"loss": (1e-3, 1e-5), "weights": (1e-4, 1e-4)},
+    names={"loss": "the returned loss", "weights": "the step"}, hints={"loss": "return the batch mean, a scalar"},
+    implementations=("fit_epochs", "train_step")).register()
 
 
-# -- chapter 6 -------------------------------------------------------------------------
-@Exercise.register("ex06.1", "log-mean-exp",
-           "compares log_mean_exp(values, axis) on a 5x3 array holding values near +1000 and "
-           "-1000 with vae.losses.log_mean_exp, for axis 0 and axis 1 (tolerance 1e-4)")
-def _check_log_mean_exp(answer):
-    from vae import losses
-
-    rng = np.random.default_rng(61)
+# -- chapter 6 ---------------------------------------------------------------------------
+def _log_mean_exp_cases(rng):
     values = rng.normal(0.0, 2.0, (5, 3)).astype(np.float32)
     values[:, 1] += 1000.0
     values[:, 2] -= 1000.0
     for axis in (0, 1):
-        expected = losses.log_mean_exp(values, axis=axis).numpy()
-        count = values.shape[axis]
-        got = _call(answer, values, axis=axis)
-        _compare(f"log_mean_exp(values, axis={axis})", got, expected, atol=1e-4, mistakes={
-            "that is log-sum-exp; subtract log(k) to get the log of the mean": expected + math.log(count),
-            "that is the mean of the values, not the log of the mean of their exponentials":
-                values.astype(np.float64).mean(axis=axis),
-            "that is the maximum; add log(mean(exp(values - max)))": values.astype(np.float64).max(axis=axis),
-        }, nonfinite_hint="exp overflows or underflows: subtract the maximum before exponentiating")
+        yield {"label": f"with axis={axis}", "values": values, "axis": axis}
 
 
-@Exercise.register("ex06.2", "importance-weighted bound",
-           "compares importance_weighted_bound(model, x, z) on a small MLP VAE, 3 binary images "
-           "and k = 1 and k = 16 codes drawn as vae.losses.iwae_bound draws them, with "
-           "vae.losses.iwae_bound(model, x, k, seed=seed) (tolerance 1e-3 nats)")
-def _check_iwae(answer):
+def _log_mean_exp(values, axis):
+    values = np.asarray(values, dtype=np.float64)
+    largest = values.max(axis=axis, keepdims=True)
+    return np.squeeze(largest, axis=axis) + np.log(np.mean(np.exp(values - largest), axis=axis))
+
+
+Exercise(
+    "ex06.1", "log-mean-exp",
+    "compares log_mean_exp(values, axis) on a random 5x3 array holding values near +1000 and -1000 "
+    "with log(mean(exp(values))) computed stably, for axis 0 and axis 1 (tolerance 1e-4)",
+    cases=_log_mean_exp_cases,
+    probe=lambda answer, c: {"value": answer(c["values"], axis=c["axis"])},
+    reference=lambda c: {"value": _log_mean_exp(c["values"], c["axis"])},
+    mistakes={
+        "that is log-sum-exp; subtract log(k) to get the log of the mean":
+            lambda c: {"value": _log_mean_exp(c["values"], c["axis"]) + math.log(c["values"].shape[c["axis"]])},
+        "that is the mean of the values, not the log of the mean of their exponentials":
+            lambda c: {"value": c["values"].astype(np.float64).mean(axis=c["axis"])},
+        "that is the maximum; add log(mean(exp(values - max)))":
+            lambda c: {"value": c["values"].astype(np.float64).max(axis=c["axis"])},
+    },
+    atol=1e-4, names={"value": "log_mean_exp(values)"},
+    hints={"value!finite": "exp overflows or underflows: subtract the maximum before exponentiating"},
+    implementations=("log_mean_exp", "reduce_logsumexp", "logsumexp")).register()
+
+
+def _iwae_cases(rng):
+    for k in (16, 1):
+        yield _model_case(rng, 3, label=f"with k = {k}", eps=rng.normal(0.0, 1.0, (k, 3, 3)))
+
+
+def _iwae_inputs(case):
+    import tensorflow as tf
+
+    model = _tiny_model(seed=case["model_seed"])
+    x = _tensor(case["images"])
+    mean, log_var = model.encode(x)
+    return model, x, mean, log_var, mean + tf.exp(0.5 * log_var) * _tensor(case["eps"])
+
+
+def _log_weight_parts(case):
     import tensorflow as tf
 
     from vae import losses
-    from vae.seeding import stateless_seed
 
-    model, x, (mean, log_var) = _encoded_images(3, seed=62)
-    for k in (16, 1):
-        eps = tf.random.stateless_normal([k, 3, model.latent_dim], seed=stateless_seed(9, 1))
-        z = mean + tf.exp(0.5 * log_var) * eps
-        expected = losses.iwae_bound(model, x, k, chunk_size=k, seed=9).numpy()
-        flat = tf.reshape(z, [-1, model.latent_dim])
-        log_px_z = tf.reshape(losses.bernoulli_log_likelihood(tf.tile(x, [k, 1, 1, 1]), model.decode(flat)), [k, 3])
-        log_w = (log_px_z + losses.log_normal_density(z, 0.0, 0.0) - losses.log_normal_density(z, mean, log_var))
-        log_w = log_w.numpy().astype(np.float64)
-        got = _call(answer, model, x, z)
-        _compare(f"the bound with k = {k}", got, expected, atol=1e-3, mistakes={
-            "that averages the log-weights (the ELBO); the bound is the log of the mean weight":
-                log_w.mean(axis=0),
-            "that is log-sum-exp of the weights; subtract log(k)": expected + math.log(k),
-            "log p(z) is missing from the log-weights":
-                losses.log_mean_exp(log_w - losses.log_normal_density(z, 0.0, 0.0).numpy(), axis=0).numpy(),
-            "log q(z|x) should be subtracted, not added":
-                losses.log_mean_exp(log_w + 2 * losses.log_normal_density(z, mean, log_var).numpy(), axis=0).numpy(),
-        }, shape_hint="one value per image")
+    model, x, mean, log_var, z = _iwae_inputs(case)
+    k, batch = case["eps"].shape[:2]
+    logits = model.decode(tf.reshape(z, [k * batch, -1]))
+    log_px_z = tf.reshape(losses.bernoulli_log_likelihood(tf.tile(x, [k, 1, 1, 1]), logits), [k, batch])
+    return {"log_px_z": log_px_z.numpy().astype(np.float64),
+            "log_pz": losses.log_normal_density(z, 0.0, 0.0).numpy().astype(np.float64),
+            "log_qz": losses.log_normal_density(z, mean, log_var).numpy().astype(np.float64)}
 
 
-@Exercise.register("ex06.3", "bits per dimension",
-           "compares bits_per_dim on [80.0, 86.76, 100.5] nats for 784 dimensions and on 3000 "
-           "nats for 3072 dimensions with vae.losses.nats_to_bits_per_dim (tolerance 1e-6)")
-def _check_bits_per_dim(answer):
-    from vae import losses
-
-    for nats, dims in ((np.array([80.0, 86.76, 100.5]), 784), (3000.0, 3072)):
-        expected = losses.nats_to_bits_per_dim(nats, dims)
-        got = _call(answer, nats, dims)
-        _compare(f"bits_per_dim(..., dims={dims})", got, expected, atol=1e-6, mistakes={
-            "it is divided by ln 2 but not by the number of dimensions": np.asarray(nats) / _LOG2,
-            "it is divided by the dimensions but still in nats: divide by ln 2 too": np.asarray(nats) / dims,
-            "it is multiplied by ln 2; a bit is ln 2 nats, so divide": np.asarray(nats) * _LOG2 / dims,
-            "it ignores the dims argument": np.asarray(nats) / (784 * _LOG2),
-        })
+def _iwae(combine, weights=(1.0, 1.0, -1.0)):
+    def mistake(case):
+        parts = _memo("iwae", case, _log_weight_parts)
+        log_w = weights[0] * parts["log_px_z"] + weights[1] * parts["log_pz"] + weights[2] * parts["log_qz"]
+        return {"value": combine(log_w)}
+    return mistake
 
 
-# -- chapter 7 -------------------------------------------------------------------------
-@Exercise.register("ex07.1", "latent interpolation",
-           "compares interpolate(z_start, z_end, steps) for 5-dimensional codes and 7 and 2 steps "
-           "with vae.latent.linear_interpolation: shape (steps, 5), both ends included "
-           "(tolerance 1e-6)")
-def _check_interpolation(answer):
-    from vae.latent import linear_interpolation
+def _probe_iwae(answer, case):
+    model, x, _, _, z = _iwae_inputs(case)
+    return {"value": answer(model, x, z)}
 
-    rng = np.random.default_rng(71)
-    start, end = rng.normal(size=5).astype(np.float32), rng.normal(size=5).astype(np.float32)
+
+Exercise(
+    "ex06.2", "importance-weighted bound",
+    "compares importance_weighted_bound(model, x, z) on a small MLP VAE with random weights, 3 random "
+    "binary images and k = 16 and k = 1 codes drawn from q(z|x) with log mean_k exp(log p(x|z) + "
+    "log p(z) - log q(z|x)) computed with vae.losses (tolerance 1e-3 nats)",
+    cases=_iwae_cases, probe=_probe_iwae,
+    reference=_iwae(lambda w: _log_mean_exp(w, 0)),
+    mistakes={
+        "that averages the log-weights (the ELBO); the bound is the log of the mean weight":
+            _iwae(lambda w: w.mean(axis=0)),
+        "that is log-sum-exp of the weights; subtract log(k)":
+            _iwae(lambda w: _log_mean_exp(w, 0) + math.log(len(w))),
+        "log p(z) is missing from the log-weights": _iwae(lambda w: _log_mean_exp(w, 0), (1.0, 0.0, -1.0)),
+        "log q(z|x) should be subtracted, not added": _iwae(lambda w: _log_mean_exp(w, 0), (1.0, 1.0, 1.0)),
+    },
+    atol=1e-3, names={"value": "the bound"}, hints={"value": "one value per image"},
+    implementations=("iwae_bound", "_log_weights")).register()
+
+
+def _bits_per_dim_cases(rng):
+    yield {"label": "for 784 dimensions", "nats": rng.uniform(60.0, 120.0, 3), "dims": 784}
+    yield {"label": "for 3072 dimensions", "nats": float(rng.uniform(2000.0, 4000.0)), "dims": 3072}
+
+
+Exercise(
+    "ex06.3", "bits per dimension",
+    "compares bits_per_dim on random negative log-likelihoods in nats for 784 dimensions (an array) "
+    "and 3072 dimensions (a number) with nats / (dims ln 2) (tolerance 1e-6)",
+    cases=_bits_per_dim_cases,
+    probe=lambda answer, c: {"value": answer(c["nats"], c["dims"])},
+    reference=lambda c: {"value": np.asarray(c["nats"]) / (c["dims"] * _LOG2)},
+    mistakes={
+        "it is divided by ln 2 but not by the number of dimensions": lambda c: {"value": np.asarray(c["nats"]) / _LOG2},
+        "it is divided by the dimensions but still in nats: divide by ln 2 too":
+            lambda c: {"value": np.asarray(c["nats"]) / c["dims"]},
+        "it is multiplied by ln 2; a bit is ln 2 nats, so divide":
+            lambda c: {"value": np.asarray(c["nats"]) * _LOG2 / c["dims"]},
+        "it ignores the dims argument": lambda c: {"value": np.asarray(c["nats"]) / (784 * _LOG2)},
+    },
+    atol=1e-6, names={"value": "bits_per_dim(nll_nats, dims)"},
+    implementations=("nats_to_bits_per_dim",)).register()
+
+
+# -- chapter 7 ---------------------------------------------------------------------------
+def _interpolation_cases(rng):
     for steps in (7, 2):
-        expected = linear_interpolation(start, end, steps)
-        got = _call(answer, start, end, steps)
-        t_open = np.linspace(0.0, 1.0, steps, endpoint=False)[:, None]
-        _compare(f"the path with {steps} steps", got, expected, atol=1e-6, mistakes={
-            "it runs from z_end to z_start": expected[::-1],
-            "it misses the last point, z_end (np.linspace includes both ends by default)":
-                (1 - t_open) * start + t_open * end,
-            "it is transposed: one row per step, (steps, latent_dim)": expected.T,
-        }, shape_hint="one row per step, both ends included")
+        yield {"label": f"with {steps} steps", "z_start": rng.normal(size=5).astype(np.float32),
+               "z_end": rng.normal(size=5).astype(np.float32), "steps": steps}
 
 
-# -- chapter 8 -------------------------------------------------------------------------
-@Exercise.register("ex08.1", "rate-distortion point",
-           "compares rate_distortion_point(model, images, seed) on a small MLP VAE and 16 binary "
-           "images with vae.rate_distortion.rate_and_distortion(model, images, samples=1, "
-           "seed=seed): (rate, distortion) in nats per image (tolerance 1e-3)")
-def _check_rate_distortion(answer):
+def _path(case, endpoint: bool = True):
+    t = np.linspace(0.0, 1.0, case["steps"], endpoint=endpoint)[:, None]
+    return (1.0 - t) * case["z_start"].astype(np.float64) + t * case["z_end"].astype(np.float64)
+
+
+Exercise(
+    "ex07.1", "latent interpolation",
+    "compares interpolate(z_start, z_end, steps) for random 5-dimensional codes and 7 and 2 steps with "
+    "the straight path (1 - t) z_start + t z_end: shape (steps, 5), both ends included (tolerance 1e-6)",
+    cases=_interpolation_cases,
+    probe=lambda answer, c: {"value": answer(c["z_start"], c["z_end"], c["steps"])},
+    reference=lambda c: {"value": _path(c)},
+    mistakes={
+        "it runs from z_end to z_start": lambda c: {"value": _path(c)[::-1]},
+        "it misses the last point, z_end (np.linspace includes both ends by default)":
+            lambda c: {"value": _path(c, endpoint=False)},
+        "it is transposed: one row per step, (steps, latent_dim)": lambda c: {"value": _path(c).T},
+    },
+    atol=1e-6, names={"value": "the path"}, hints={"value": "one row per step, both ends included"},
+    implementations=("linear_interpolation", "spherical_interpolation")).register()
+
+
+# -- chapter 8 ---------------------------------------------------------------------------
+def _rate_distortion(case):
     from vae.rate_distortion import rate_and_distortion
 
-    model = _tiny_model()
-    images = _binary_images(16, seed=81)
-    rate, distortion = rate_and_distortion(model, images, samples=1, seed=3, batch_size=16)
-    got = _call(answer, model, images, 3)
-    if isinstance(got, dict):
-        raise WrongAnswer("return a pair (rate_nats, distortion_nats), not a dict")
-    _compare("(rate, distortion)", got, [rate, distortion], atol=1e-3, mistakes={
-        "rate and distortion are swapped": [distortion, rate],
-        "the distortion has the wrong sign: it is -log p(x|z), a positive number of nats": [rate, -distortion],
-        "they are summed over the images; the point uses means per image": [16 * rate, 16 * distortion],
-    }, shape_hint="a pair (rate_nats, distortion_nats)")
+    rate, distortion = rate_and_distortion(_tiny_model(seed=case["model_seed"]), case["images"], samples=1,
+                                           seed=case["seed"], batch_size=len(case["images"]))
+    return np.array([rate, distortion])
 
 
-# -- chapter 9 -------------------------------------------------------------------------
-@Exercise.register("ex09.1", "code length",
-           "compares code_length_bits(x, logits) on 3 binary images with "
-           "-vae.losses.bernoulli_log_likelihood(x, logits) / ln 2, in bits per image "
-           "(tolerance 1e-3 bits)")
-def _check_code_length(answer):
-    import tensorflow as tf
+def _point(transform):
+    return lambda case: {"value": transform(_memo("rd", case, _rate_distortion))}
 
+
+Exercise(
+    "ex08.1", "rate-distortion point",
+    "compares rate_distortion_point(model, images, seed) on a small MLP VAE with random weights and 16 "
+    "random binary images with vae.rate_distortion.rate_and_distortion(model, images, samples=1, "
+    "seed=seed): (rate, distortion) in nats per image (tolerance 1e-3)",
+    cases=lambda rng: [_model_case(rng, 16)],
+    probe=lambda answer, c: {"value": answer(_tiny_model(seed=c["model_seed"]), c["images"], c["seed"])},
+    reference=_point(lambda p: p),
+    mistakes={
+        "rate and distortion are swapped": _point(lambda p: p[::-1]),
+        "the distortion has the wrong sign: it is -log p(x|z), a positive number of nats":
+            _point(lambda p: p * [1.0, -1.0]),
+        "they are summed over the images; the point uses means per image": _point(lambda p: 16 * p),
+    },
+    atol=1e-3, names={"value": "(rate, distortion)"}, hints={"value": "a pair (rate_nats, distortion_nats)"},
+    implementations=("rate_and_distortion", "evaluate_point")).register()
+
+
+# -- chapter 9 ---------------------------------------------------------------------------
+def _code_length_cases(rng):
+    x = _binary_images(rng, 3)
+    yield {"x": x, "logits": rng.normal(0.0, 2.0, x.shape).astype(np.float32)}
+
+
+def _code_length(scale):
+    return lambda c: {"value": scale * -_bernoulli_per_pixel(c["x"], c["logits"]).sum(axis=(1, 2, 3)) / _LOG2}
+
+
+Exercise(
+    "ex09.1", "code length",
+    "compares code_length_bits(x, logits) on 3 random binary images and logits with "
+    "-log2 p(x|z), in bits per image (tolerance 1e-3 bits)",
+    cases=_code_length_cases,
+    probe=lambda answer, c: {"value": answer(_tensor(c["x"]), _tensor(c["logits"]))},
+    reference=_code_length(1.0),
+    mistakes={
+        "that is in nats; a bit is ln 2 nats, so divide by ln 2": _code_length(_LOG2),
+        "it has the wrong sign: a code length is a positive number of bits": _code_length(-1.0),
+        "it is averaged over the pixels; the code of an image is the sum over its pixels": _code_length(1 / 784),
+    },
+    atol=1e-3, names={"value": "the code length"}, hints={"value": "one value per image"}).register()
+
+
+def _bits_back_inputs(case):
+    model = _tiny_model(seed=case["model_seed"])
+    x = _tensor(case["images"])
+    mean, log_var = model.encode(x)
+    return model, x, mean, log_var, model.reparameterize(mean, log_var, seed=case["seed"])
+
+
+def _bits_back_parts(case):
     from vae import losses
 
-    x = _binary_images(3, seed=91)
-    logits = np.random.default_rng(92).normal(0.0, 2.0, x.shape).astype(np.float32)
-    nats = -losses.bernoulli_log_likelihood(x, logits).numpy().astype(np.float64)
-    expected = nats / _LOG2
-    got = _call(answer, tf.constant(x), tf.constant(logits))
-    _compare("the code length", got, expected, atol=1e-3, mistakes={
-        "that is in nats; a bit is ln 2 nats, so divide by ln 2": nats,
-        "it has the wrong sign: a code length is a positive number of bits": -expected,
-        "it is averaged over the pixels; the code of an image is the sum over its pixels": expected / 784,
-    }, shape_hint="one value per image")
+    model, x, mean, log_var, z = _bits_back_inputs(case)
+    return {"log_px_z": losses.bernoulli_log_likelihood(x, model.decode(z)).numpy().astype(np.float64),
+            "log_pz": losses.log_normal_density(z, 0.0, 0.0).numpy().astype(np.float64),
+            "log_qz": losses.log_normal_density(z, mean, log_var).numpy().astype(np.float64)}
 
 
-@Exercise.register("ex09.2", "bits-back cost",
-           "compares bits_back_cost(model, x, z) on a small MLP VAE, 3 binary images and one code "
-           "per image with (-log p(x|z) - log p(z) + log q(z|x)) / ln 2 computed with vae.losses "
-           "(tolerance 1e-3 bits)")
-def _check_bits_back(answer):
-    import tensorflow as tf
+def _bits_back(px, pz, qz, scale=1.0 / _LOG2):
+    def cost(case):
+        parts = _memo("bits-back", case, _bits_back_parts)
+        return {"value": scale * (px * parts["log_px_z"] + pz * parts["log_pz"] + qz * parts["log_qz"])}
+    return cost
 
-    from vae import losses
 
-    model, x, (mean, log_var) = _encoded_images(3, seed=93)
-    z = model.reparameterize(mean, log_var, seed=4)
-    log_px_z = losses.bernoulli_log_likelihood(x, model.decode(z)).numpy().astype(np.float64)
-    log_pz = losses.log_normal_density(z, 0.0, 0.0).numpy().astype(np.float64)
-    log_qz = losses.log_normal_density(z, mean, log_var).numpy().astype(np.float64)
-    expected = (-log_px_z + losses.kl_monte_carlo(z, mean, log_var).numpy()) / _LOG2
-    got = _call(answer, model, tf.constant(x), z)
-    _compare("the net cost", got, expected, atol=1e-3, mistakes={
-        "no bits came back: subtract -log q(z|x), the bits the decoder recovers": (-log_px_z - log_pz) / _LOG2,
-        "log q(z|x) has the wrong sign": (-log_px_z - log_pz - log_qz) / _LOG2,
-        "that is in nats; divide by ln 2": expected * _LOG2,
-        "only the bits of x given z are counted": -log_px_z / _LOG2,
-    }, shape_hint="one value per image")
+def _probe_bits_back(answer, case):
+    model, x, _, _, z = _bits_back_inputs(case)
+    return {"value": answer(model, x, z)}
+
+
+Exercise(
+    "ex09.2", "bits-back cost",
+    "compares bits_back_cost(model, x, z) on a small MLP VAE with random weights, 3 random binary images "
+    "and one code per image with (-log p(x|z) - log p(z) + log q(z|x)) / ln 2 computed with vae.losses "
+    "(tolerance 1e-3 bits)",
+    cases=lambda rng: [_model_case(rng, 3)], probe=_probe_bits_back,
+    reference=_bits_back(-1.0, -1.0, 1.0),
+    mistakes={
+        "no bits came back: subtract -log q(z|x), the bits the decoder recovers": _bits_back(-1.0, -1.0, 0.0),
+        "log q(z|x) has the wrong sign": _bits_back(-1.0, -1.0, -1.0),
+        "that is in nats; divide by ln 2": _bits_back(-1.0, -1.0, 1.0, scale=1.0),
+        "only the bits of x given z are counted": _bits_back(-1.0, 0.0, 0.0),
+    },
+    atol=1e-3, names={"value": "the net cost"}, hints={"value": "one value per image"}).register()

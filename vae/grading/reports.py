@@ -5,8 +5,11 @@ Introduced in chapter 2, whose exercises are the first graded ones.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import re
 import xml.etree.ElementTree as ElementTree
+from pathlib import Path
 
 from vae.grading.grader import SubmissionResult
 
@@ -69,3 +72,84 @@ def write_junit(results, path) -> None:
             if not exercise.passed:
                 ElementTree.SubElement(case, "failure", message=exercise.reason)
     ElementTree.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def _student_of(submission: Path, roots=()) -> str:
+    """Who a submission belongs to: its first folder under the class folder it was found in, else its file's stem.
+
+    ``submissions/alice/ex02_....ipynb`` is Alice's; ``submissions/bob.ipynb`` is Bob's. A notebook
+    given by itself and named after its exercise (``alice/ex02_....ipynb``) is its folder's.
+
+    Introduced in chapter 2, whose exercises are the first graded ones.
+    """
+    submission = Path(submission)
+    for root in map(Path, roots):
+        with contextlib.suppress(ValueError):
+            parts = submission.resolve().relative_to(root.resolve()).parts
+            if len(parts) > 1:
+                return parts[0]
+    if re.match(r"ex\d\d", submission.stem, re.IGNORECASE) and submission.parent.name:
+        return submission.resolve().parent.name
+    return submission.stem
+
+
+def _by_student(results, roots) -> dict[str, list]:
+    students: dict[str, list] = {}
+    for result in results:
+        students.setdefault(_student_of(result.submission, roots), []).append(result)
+    return dict(sorted(students.items()))
+
+
+def write_gradebook(results, path, roots=()) -> None:
+    """Write the class's gradebook: one row per student, one column per exercise (1 pass, 0 fail), a total.
+
+    An exercise a student did not hand in, or that could not be graded, is 0.
+
+    Introduced in chapter 2, whose exercises are the first graded ones.
+    """
+    students = _by_student(results, roots)
+    exercises = sorted({e.exercise for result in results for e in result.exercises})
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student", *exercises, "total"])
+        for student, graded in students.items():
+            passed = {e.exercise for result in graded for e in result.exercises if e.passed}
+            marks = [int(exercise in passed) for exercise in exercises]
+            writer.writerow([student, *marks, sum(marks)])
+
+
+def _feedback_text(student: str, results) -> str:
+    """A student's feedback: for each notebook, each exercise passed or failed and why (no reference code).
+
+    Introduced in chapter 2, whose exercises are the first graded ones.
+    """
+    lines = [f"# Feedback for {student}", ""]
+    for result in results:
+        lines.append(f"## {Path(result.submission).name}")
+        lines.append("")
+        if result.error is not None:
+            lines += [f"Not graded: {result.error}", ""]
+            continue
+        passed = sum(e.passed for e in result.exercises)
+        lines.append(f"{passed} of {len(result.exercises)} exercises passed.")
+        lines.append("")
+        for exercise in result.exercises:
+            verdict = "passed" if exercise.passed else f"FAILED: {exercise.reason}"
+            lines.append(f"- {exercise.exercise} {exercise.title}: {verdict}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_feedback(results, folder, roots=()) -> list[Path]:
+    """Write one Markdown feedback file per student into ``folder`` (``<student>.md``); return their paths.
+
+    Introduced in chapter 2, whose exercises are the first graded ones.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for student, graded in _by_student(results, roots).items():
+        path = folder / f"{student}.md"
+        path.write_text(_feedback_text(student, graded), encoding="utf-8")
+        written.append(path)
+    return written
