@@ -299,3 +299,19 @@ def test_compress_and_decompress_with_a_vqvae_checkpoint(trained, digits, tmp_pa
 def test_train_vqvae_is_on_the_command_line():
     args = cli.build_parser().parse_args(["train-vqvae", "--name", "x", "--codebook-size", "64", "--no-restarts"])
     assert args.codebook_size == 64 and args.no_restarts and args.epochs == 6
+
+
+def test_vq_points_join_the_recorded_curves_without_touching_them(trained, tmp_path):
+    from vae.lossy import curves
+    from vae.vq import record
+
+    copy = tmp_path / "rate_distortion.json"
+    copy.write_text(curves.RECORD_FILE.read_text())
+    before = json.loads(copy.read_text())
+    point = trained[2]["test"]
+    with pytest.raises(ValueError, match="digits"):
+        record.record_points([point], "test", path=copy)
+    document = record.record_points([{**point, "digits": before["digits"]}], "a command", path=copy)
+    stored = json.loads(copy.read_text())
+    assert stored == document and stored["vqvae_command"] == "a command" and len(stored["vqvae"]) == 1
+    assert {key: stored[key] for key in before} == before
