@@ -315,3 +315,26 @@ def test_vq_points_join_the_recorded_curves_without_touching_them(trained, tmp_p
     stored = json.loads(copy.read_text())
     assert stored == document and stored["vqvae_command"] == "a command" and len(stored["vqvae"]) == 1
     assert {key: stored[key] for key in before} == before
+
+
+# -- the shipped checkpoint -----------------------------------------------------------------
+def test_the_shipped_vqvae_codes_digits_through_the_command_line(digits, tmp_path, capsys):
+    names = storage.shipped_vqvaes()
+    assert "vqvae-k256" in names
+    for name in names:
+        directory = storage.shipped_vqvae_dir(name)
+        assert sum(f.stat().st_size for f in directory.iterdir()) < 3e6
+        manifest = json.loads((directory / "manifest.json").read_text())
+        assert manifest["command"].startswith("python -m vae train-vqvae") and manifest["cpu_minutes"] <= 35
+        test = manifest["test"]
+        assert test["digits"] == 2000 and test["codebook"]["used"] > 0.9 * manifest["model"]["codebook_size"]
+        assert 0 < test["bpp"] < 0.5 and test["psnr"] > 24
+    source, packed, restored = tmp_path / "digits.npz", tmp_path / "digits.vq", tmp_path / "back.npz"
+    np.savez(source, images=digits[:5])
+    assert cli.main(["compress", str(source), "-o", str(packed), "--model", "vqvae-k256"]) == 0
+    assert cli.main(["decompress", str(packed), "-o", str(restored)]) == 0
+    assert "vqvae-k256" in capsys.readouterr().out
+    with np.load(restored) as store:
+        images = store[store.files[0]].reshape(5, 28, 28, 1)
+    assert np.array_equal(images, VQCodec.pretrained("vqvae-k256").encode(digits[:5]).reconstruction)
+    assert float(np.mean((images - digits[:5]) ** 2)) < 0.01
