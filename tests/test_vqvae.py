@@ -158,7 +158,7 @@ def test_samples_have_the_right_shape_and_range():
 def test_training_writes_a_checkpoint_with_its_figures(trained):
     directory, model, manifest = trained
     assert manifest["command"] == "test" and manifest["epochs"] == 2 and manifest["cpu_seconds"] > 0
-    assert manifest["images_per_second"] > 0 and manifest["weights_dtype"] == "float32"
+    assert manifest["images_per_second"] > 0 and manifest["weights_dtype"] == "float16"
     test = manifest["test"]
     assert test["digits"] == 60 and test["bytes"] > 0 and 0 < test["bpp"] < 1
     assert test["bpp"] == pytest.approx(8 * test["bytes"] / (60 * 784))
@@ -191,7 +191,10 @@ def test_a_tampered_checkpoint_is_refused(trained, tmp_path):
     for file in directory.iterdir():
         if file.is_file():
             (copy / file.name).write_bytes(file.read_bytes())
-    storage.load_vqvae(copy)
+    model, _, _ = storage.load_vqvae(copy)
+    weights = model.get_weights()
+    assert all(np.array_equal(w, w.astype(np.float16).astype(w.dtype)) for w in weights)  # float16 values
+    np.testing.assert_array_equal(weights[0], trained[1].get_weights()[0].astype(np.float16).astype(np.float32))
     tables = bytearray((copy / storage.TABLES_FILE).read_bytes())
     tables[-10] ^= 1
     (copy / storage.TABLES_FILE).write_bytes(bytes(tables))
@@ -314,7 +317,8 @@ def test_vq_points_join_the_recorded_curves_without_touching_them(trained, tmp_p
     document = record.record_points([{**point, "digits": before["digits"]}], "a command", path=copy)
     stored = json.loads(copy.read_text())
     assert stored == document and stored["vqvae_command"] == "a command" and len(stored["vqvae"]) == 1
-    assert {key: stored[key] for key in before} == before
+    untouched = [key for key in before if not key.startswith("vqvae")]
+    assert "classical" in untouched and all(stored[key] == before[key] for key in untouched)
 
 
 # -- the shipped checkpoint -----------------------------------------------------------------
