@@ -1,6 +1,6 @@
 """Rate–distortion of the shipped learned codecs against JPEG, WebP, AVIF and JPEG 2000, with BD-rates.
 
-    python benchmarks/lossy_rate_distortion.py [--digits 2000] [--record]
+    python benchmarks/lossy_rate_distortion.py [--digits 2000] [--record] [--vq-only]
 
 Codes the first ``--digits`` grey MNIST test digits with every shipped
 learned codec (all digits in one file each) and with every classical codec
@@ -16,7 +16,10 @@ chapter 10 reads. AVIF at speed 0 takes a few seconds per mosaic: 2,000
 digits take about half an hour here, so each classical sweep is kept in
 ``runs/rate_distortion/`` (keyed by codec, digit count and Pillow version)
 and reused by the next run; ``--classical-only`` measures just those, e.g.
-while the learned codecs are still training. Nothing here is a test.
+while the learned codecs are still training. The shipped VQ-VAEs
+(``vae/checkpoints/vq/``) are measured on the same digits and recorded
+under ``"vqvae"``; ``--vq-only --record`` measures just them and adds them
+to the recorded document without touching its other curves. Nothing here is a test.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import PIL  # noqa: E402
 from vae import data  # noqa: E402
 from vae.checkpoint import write_json_atomic  # noqa: E402
 from vae.lossy import LossyCodec, baselines, curves, storage  # noqa: E402
+from vae.vq import record as vq_record  # noqa: E402
 
 CACHE = Path("runs") / "rate_distortion"
 
@@ -62,13 +66,32 @@ def classical_sweeps(images) -> tuple[dict, dict]:
     return sweeps, seconds
 
 
+def vq_report(images) -> list[dict]:
+    """Measure and print the shipped VQ-VAEs' points (all digits in one file each)."""
+    points = vq_record.measure_shipped(images)
+    print(f"\nVQ-VAE (indices coded under the PixelCNN prior), {len(images)} digits in one file each")
+    print(f"{'codec':<16}{'bpp':>9}{'PSNR dB':>9}{'SSIM':>8}{'bits/index':>12}{'codes used':>12}{'seconds':>9}")
+    for point in points:
+        print(f"{point['codec']:<16}{point['bpp']:>9.4f}{point['psnr']:>9.2f}{point['ssim']:>8.4f}"
+              f"{point['prior_bits_per_index']:>12.3f}{point['codebook']['used']:>12}{point['seconds']:>9.1f}")
+    return points
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--digits", type=int, default=2000, help="first N MNIST test digits (default 2000)")
     parser.add_argument("--record", action="store_true", help="store the curves for chapter 10")
     parser.add_argument("--classical-only", action="store_true", help="measure (and cache) the classical sweeps only")
+    parser.add_argument("--vq-only", action="store_true",
+                        help="measure the shipped VQ-VAEs only (with --record: add them to the recorded curves)")
     args = parser.parse_args()
     images = data.load_mnist("test")[0][:args.digits]
+    if args.vq_only:
+        vq_points = vq_report(images)
+        if args.record:
+            vq_record.record_points(vq_points, " ".join(["python", *map(shlex.quote, sys.argv)]))
+            print(f"\nadded to {curves.RECORD_FILE.relative_to(curves.RECORD_FILE.parents[3])}")
+        return
     start = time.perf_counter()
     sweeps, seconds = classical_sweeps(images)
     if args.classical_only:
@@ -92,17 +115,21 @@ def main() -> None:
         print(f"  vs {codec:<10} {result['bd_rate']:+7.1f} %  over {low:.2f}..{high:.2f} dB "
               f"({result['anchor_points']} anchor points)")
     print("\nseconds per curve: " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in measured["seconds"].items()))
+    vq_points = vq_report(images)
     few = images[:100]
     print("\nbytes per digit, each digit its own file (first 100 digits, mean):")
     for name, codec in learned.items():
         print(f"  {name:<16}{curves.per_digit_bytes(codec, few).mean():8.1f}")
+    for point in vq_points:
+        vq_codec = vq_record.VQCodec.pretrained(point["codec"])
+        print(f"  {point['codec']:<16}{curves.per_digit_bytes(vq_codec, few).mean():8.1f}")
     for codec in baselines.available_codecs():
         middle = baselines.SWEEPS[codec][len(baselines.SWEEPS[codec]) // 2]
         sizes = baselines.per_digit_sizes(few, codec, middle)["sizes"]
         print(f"  {codec + f' ({middle})':<16}{np.mean(sizes):8.1f}")
     if args.record:
         command = " ".join(["python", *map(shlex.quote, sys.argv)])
-        curves.record(measured, command)
+        curves.record({**measured, "vqvae": vq_points, "vqvae_command": command}, command)
         print(f"\nrecorded in {curves.RECORD_FILE.relative_to(curves.RECORD_FILE.parents[3])}")
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m vae train | train-codec | evaluate | sample | compress | decompress | grade``.
+"""Command line: ``python -m vae train | train-codec | train-vqvae | evaluate | sample | compress | decompress | grade``.
 
 Bad arguments exit with status 2 and one line on standard error; a failure
 while working (a corrupt checkpoint, say) exits with status 1 and one line;
@@ -168,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
                              help="start from this codec checkpoint's weights (same sizes), e.g. one trained "
                                   "at a larger --lmbda")
 
+    _add_train_vqvae(commands)
+
     evaluate = commands.add_parser("evaluate", help="test ELBO, importance-weighted NLL, active units",
                                    description="Evaluate a model on the fixed binarized MNIST test set.")
     _add_model_choice(evaluate)
@@ -204,9 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("-o", "--output", type=Path, required=True, help="the compressed file to write")
     chosen = compress.add_mutually_exclusive_group()
     chosen.add_argument("--model", default="conv",
-                        help="a shipped VAE (lossless) or a shipped lossy codec (vae/checkpoints/lossy/); "
+                        help="a shipped VAE (lossless) or a shipped lossy codec (vae/checkpoints/lossy/, or a "
+                             "VQ-VAE of vae/checkpoints/vq/, e.g. vqvae-k256); "
                              "default conv")
-    chosen.add_argument("--checkpoint", type=Path, help="a lossy codec's checkpoint folder written by 'train-codec'")
+    chosen.add_argument("--checkpoint", type=Path,
+                        help="a lossy codec's checkpoint folder written by 'train-codec' or 'train-vqvae'")
     compress.add_argument("--batch-size", type=_positive_int, default=25,
                           help="lossless: images coded together (default 25); more is faster but costs more "
                                "initial bits")
@@ -423,6 +427,74 @@ def run_train_codec(args) -> int:
     return 0
 
 
+def _add_train_vqvae(commands) -> None:
+    """The ``train-vqvae`` subcommand (chapter 10's VQ-VAE and its prior)."""
+    DEFAULTS = defaults.VQ_TRAINING
+
+    vq = commands.add_parser(
+        "train-vqvae", help="train a VQ-VAE and its PixelCNN prior on grey MNIST digits (resumable)",
+        description="Train a VQ-VAE (codebook, commitment loss, dead-code restarts) and a PixelCNN prior over "
+                    "its 7x7 index grid (chapter 10) on the grey MNIST training digits; the checkpoint is a "
+                    "lossy codec for 'compress --model NAME' and a generator. The run saves a resume state "
+                    "after every epoch: run the same command again to continue a run that was stopped.")
+    vq.add_argument("--name", required=True, help="the run's name; its state goes to runs/NAME")
+    vq.add_argument("--run-dir", type=Path, help="folder for the resume state (default runs/NAME)")
+    vq.add_argument("--out", type=Path, help="folder for the final checkpoint (default: the run folder)")
+    _add_force(vq, "overwrite a finished checkpoint in the --out folder (default: the run folder)")
+    sizes = {"codebook_size": "codebook entries K", "code_dim": "dimension D of each code vector",
+             "filters": "width of the encoder and decoder", "prior_embedding": "the prior's index embedding",
+             "prior_filters": "width of the prior", "prior_layers": "masked convolutions in the prior",
+             "epochs": "passes over the 60,000 training digits", "batch_size": "images per step"}
+    for option, meaning in sizes.items():
+        vq.add_argument("--" + option.replace("_", "-"), type=_positive_int, default=DEFAULTS[option],
+                        help=f"{meaning} (default {DEFAULTS[option]})")
+    vq.add_argument("--learning-rate", type=_positive_float, default=DEFAULTS["learning_rate"])
+    vq.add_argument("--learning-rate-schedule", choices=defaults.LEARNING_RATE_SCHEDULES,
+                    default=DEFAULTS["learning_rate_schedule"],
+                    help="cosine: decay to 1%% of --learning-rate over the run (default)")
+    vq.add_argument("--no-restarts", action="store_true",
+                    help="switch off the dead-code restarts (to see codebook collapse)")
+    vq.add_argument("--seed", type=_seed, default=DEFAULTS["seed"])
+    vq.add_argument("--evaluation-digits", type=int, default=2000,
+                    help="first N MNIST test digits coded into one file for the manifest's figures "
+                         "(default 2000; 0 skips)")
+
+
+def run_train_vqvae(args) -> int:
+    from tqdm.auto import tqdm
+
+    from vae import training
+    from vae.vq.training import VQTrainConfig, train_vqvae
+
+    run_dir = args.run_dir or Path("runs") / args.name
+    _refuse_a_finished_checkpoint(args, args.out or run_dir)
+    if args.evaluation_digits < 0:
+        raise UsageError(f"{PROGRAM} train-vqvae: --evaluation-digits must be 0 or more")
+    config = VQTrainConfig(
+        codebook_size=args.codebook_size, code_dim=args.code_dim, filters=args.filters,
+        prior_embedding=args.prior_embedding, prior_filters=args.prior_filters, prior_layers=args.prior_layers,
+        restarts=not args.no_restarts, epochs=args.epochs, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, learning_rate_schedule=args.learning_rate_schedule, seed=args.seed)
+    with tqdm(total=config.epochs, desc=f"training {args.name}", unit="epoch", file=sys.stderr,
+              disable=None) as bar:
+        def progress(record):
+            bar.update(record["epoch"] - bar.n)
+            bar.set_postfix(psnr=f"{record['val_psnr']:.2f}", prior_bits=f"{record['val_prior_bits']:.3f}")
+
+        _, manifest = train_vqvae(config, run_dir, command=training.command_line(args.argv),
+                                  export_dir=args.out, name=args.name,
+                                  evaluation_images=args.evaluation_digits, progress=progress)
+    metrics = manifest["metrics"]
+    line = (f"trained {args.name}: {manifest['epochs']} epochs in {manifest['seconds']:.0f} s, "
+            f"{manifest['cpu_minutes']:.1f} CPU minutes ({manifest['images_per_second']:.0f} images/s); "
+            f"validation PSNR {metrics['val_psnr']:.2f} dB, prior {metrics['val_prior_bits']:.3f} bits/index")
+    if "test" in manifest:
+        test = manifest["test"]
+        line += (f"; {test['digits']} test digits in one file: {test['bpp']:.4f} bits/pixel at "
+                 f"{test['psnr']:.2f} dB, SSIM {test['ssim']:.4f}")
+    print(line + f"; checkpoint in {args.out or run_dir}")
+    return 0
+
 def run_evaluate(args) -> int:
     from tqdm.auto import tqdm
 
@@ -497,7 +569,17 @@ def _lossy_codec(args, name: str | None = None):
 
     try:
         if args.checkpoint is not None:
+            if _is_vqvae_checkpoint(args.checkpoint):
+                from vae.vq.coding import VQCodec
+
+                return VQCodec.from_checkpoint(args.checkpoint)
             return LossyCodec.from_checkpoint(args.checkpoint)
+        from vae.vq.storage import shipped_vqvaes
+
+        if name in shipped_vqvaes():
+            from vae.vq.coding import VQCodec
+
+            return VQCodec.pretrained(name)
         return LossyCodec.pretrained(name)
     except ValueError as error:
         raise UsageError(f"{PROGRAM} {args.command}: {error}") from None
@@ -509,8 +591,28 @@ def _is_lossy_model(args) -> bool:
         return True
     _compression()  # the lossy package needs constriction too: say so in one line
     from vae.lossy.storage import shipped_codecs
+    from vae.vq.storage import shipped_vqvaes
 
-    return args.model in shipped_codecs()
+    return args.model in shipped_codecs() or args.model in shipped_vqvaes()
+
+
+def _is_vqvae_checkpoint(directory: Path) -> bool:
+    """Whether a checkpoint folder's manifest says VQ-VAE (chapter 10's second lossy codec)."""
+    import json
+
+    from vae.checkpoint import MANIFEST_FILE
+
+    try:
+        manifest = json.loads((Path(directory) / MANIFEST_FILE).read_text())
+    except (OSError, ValueError):
+        return False  # the hyperprior loader reports what is wrong with the folder
+    return isinstance(manifest, dict) and isinstance(manifest.get("model"), dict) \
+        and manifest["model"].get("architecture") == "vqvae"
+
+
+def _setting(lmbda) -> str:
+    """How a lossy model's rate setting is printed: its lambda, or the VQ-VAE's fixed code."""
+    return "VQ-VAE indices under its prior" if lmbda is None else f"lambda {lmbda:g}"
 
 
 def run_compress(args) -> int:
@@ -552,7 +654,7 @@ def _compress_lossy(args) -> int:
         temporary.write_bytes(blob)
     rate = rates(blob)
     print(f"compressed {len(images)} grey digits lossily into {args.output} with {codec.name} "
-          f"(lambda {codec.lmbda:g}): {len(blob)} bytes, {rate['total']:.4f} bits/pixel "
+          f"({_setting(codec.lmbda)}): {len(blob)} bytes, {rate['total']:.4f} bits/pixel "
           f"({rate['header_bytes']}-byte header); PSNR {float(psnr(images, encoded.reconstruction).mean()):.2f} dB")
     return 0
 
@@ -622,10 +724,15 @@ def _decompress_lossy(args, blob: bytes) -> int:
 
     header = read_header(blob)
     codec = _lossy_codec(args, header["model"])
+    from vae.vq.coding import VQCodec
+
+    if header.get("architecture") == "vqvae" and not isinstance(codec, VQCodec):
+        raise UsageError(f"{PROGRAM} decompress: {args.file} was made by the VQ-VAE {header['model']!r}, "
+                         f"not by the hyperprior codec of {args.checkpoint}")
     restored = codec.decompress(blob)
     _write_images_atomically(args.output, restored.images, header.get("names"), grey=True)
     print(f"restored {len(restored.images)} grey digits into {args.output} (lossy model {header['model']}, "
-          f"lambda {header['lmbda']:g}; the decoder's reconstruction matched the encoder's checksum)")
+          f"{_setting(header.get('lmbda'))}; the decoder's reconstruction matched the encoder's checksum)")
     return 0
 
 
@@ -711,7 +818,7 @@ def run_grade(args) -> int:
     return 0 if all(result.passed for result in results) else 1
 
 
-COMMANDS = {"train": run_train, "train-codec": run_train_codec, "evaluate": run_evaluate, "sample": run_sample, "compress": run_compress,
+COMMANDS = {"train": run_train, "train-codec": run_train_codec, "train-vqvae": run_train_vqvae, "evaluate": run_evaluate, "sample": run_sample, "compress": run_compress,
             "decompress": run_decompress, "grade": run_grade}
 
 

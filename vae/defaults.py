@@ -79,5 +79,21 @@ CODEC_TRAINING = MappingProxyType({
 })
 """The defaults of :class:`vae.lossy.training.CodecTrainConfig` (and of ``python -m vae train-codec``)."""
 
+VQ_TRAINING = MappingProxyType({
+    "codebook_size": 256,
+    "code_dim": 32,
+    "filters": 64,
+    "prior_embedding": 32,
+    "prior_filters": 64,
+    "prior_layers": 3,
+    "epochs": 6,
+    "batch_size": 64,
+    "learning_rate": 1e-3,
+    "learning_rate_schedule": "cosine",
+    "seed": 0,
+    "validation_images": 1000,
+})
+"""The defaults of :class:`vae.vq.training.VQTrainConfig` (and of ``python -m vae train-vqvae``)."""
+
 LOSSY_CHECKPOINTS = "lossy"
 """The folder under ``vae/checkpoints/`` holding the shipped learned codecs, one folder each."""

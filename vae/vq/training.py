@@ -1,0 +1,189 @@
+"""A resumable training run of the VQ-VAE and its prior, ready for the command line.
+
+``train_vqvae(VQTrainConfig(), "runs/vqvae-k256")`` trains a
+:class:`~vae.vq.model.VQVAE` on the grey MNIST training digits (no
+binarization) with the package's epoch loop (:func:`vae.training.fit_epochs`).
+The prior is trained in the same steps on the current encoder's indices
+(its cross-entropy is part of the loss; the indices are constants to it);
+the cosine learning-rate schedule lets the code settle in the last epochs,
+so the prior ends on the indices it will code. After every epoch a resume
+state is saved (:mod:`vae.resume`), so running the same command again
+continues a stopped run. At the end the checkpoint is written
+(:func:`vae.vq.storage.export_vqvae`): weights, integer tables, and a
+manifest with the command, the CPU time, the images per second and the
+figures measured on the test digits.
+
+Introduced in chapter 10.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from vae import checkpoint, data, defaults, resume
+from vae.checks import check_int, check_number
+from vae.training import fit_epochs, learning_rate_schedule, versions
+from vae.vq.model import VQVAE
+
+DEFAULTS = defaults.VQ_TRAINING
+
+
+@dataclasses.dataclass(frozen=True)
+class VQTrainConfig:
+    """Everything that determines a VQ-VAE's training run (recorded in its manifest).
+
+    Attributes:
+        codebook_size, code_dim, filters, beta: the VQ-VAE's sizes (:class:`VQVAE`).
+        prior_embedding, prior_filters, prior_layers: the PixelCNN's sizes.
+        restarts: dead-code restarts (the cure of codebook collapse) on or off.
+        epochs, batch_size, learning_rate, learning_rate_schedule: the optimization.
+        seed: seeds the weights, the shuffling and the restarts.
+        validation_images: test digits measured after every epoch (the first ones).
+
+    Introduced in chapter 10.
+    """
+
+    codebook_size: int = DEFAULTS["codebook_size"]
+    code_dim: int = DEFAULTS["code_dim"]
+    filters: int = DEFAULTS["filters"]
+    beta: float = 0.25
+    prior_embedding: int = DEFAULTS["prior_embedding"]
+    prior_filters: int = DEFAULTS["prior_filters"]
+    prior_layers: int = DEFAULTS["prior_layers"]
+    restarts: bool = True
+    epochs: int = DEFAULTS["epochs"]
+    batch_size: int = DEFAULTS["batch_size"]
+    learning_rate: float = DEFAULTS["learning_rate"]
+    learning_rate_schedule: str = DEFAULTS["learning_rate_schedule"]
+    seed: int = DEFAULTS["seed"]
+    validation_images: int = DEFAULTS["validation_images"]
+
+    def __post_init__(self):
+        check_number(self.learning_rate, "learning_rate", strict=True)
+        check_number(self.beta, "beta")
+        for name in ("codebook_size", "code_dim", "filters", "prior_embedding", "prior_filters", "prior_layers",
+                     "epochs", "batch_size", "validation_images"):
+            check_int(getattr(self, name), name, 1)
+        check_int(self.seed, "seed", 0)
+        if self.learning_rate_schedule not in defaults.LEARNING_RATE_SCHEDULES:
+            raise ValueError(f"learning_rate_schedule must be one of {defaults.LEARNING_RATE_SCHEDULES}, "
+                             f"got {self.learning_rate_schedule!r}")
+
+    def model_config(self) -> dict:
+        return {"codebook_size": self.codebook_size, "code_dim": self.code_dim, "filters": self.filters,
+                "beta": self.beta, "prior_embedding": self.prior_embedding, "prior_filters": self.prior_filters,
+                "prior_layers": self.prior_layers, "restarts": self.restarts, "seed": self.seed}
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def new_vqvae(config: VQTrainConfig, steps_per_epoch: int = -(-60000 // 64)) -> VQVAE:
+    """A freshly initialized, compiled VQ-VAE; the weights depend only on ``config.seed``. Introduced in chapter 10."""
+    keras.utils.set_random_seed(config.seed)
+    model = VQVAE(**config.model_config())
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(
+        config.learning_rate_schedule, config.learning_rate, config.epochs, steps_per_epoch)))
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def _claim_run_dir(run_dir: Path, config: VQTrainConfig) -> None:
+    """Record the config; refuse a folder holding another run (only a constant-rate run may grow its epochs)."""
+    config_file = run_dir / "vqvae_config.json"
+    wanted = json.loads(json.dumps(config.as_dict()))
+    if config_file.is_file():
+        recorded = json.loads(config_file.read_text())
+        free = {"epochs": None} if config.learning_rate_schedule == "constant" else {}
+        if {**recorded, **free} != {**wanted, **free}:
+            raise ValueError(f"{run_dir} holds a run with another configuration ({config_file}); "
+                             "choose a new folder or delete it")
+    checkpoint.write_json_atomic(config_file, wanted)
+
+
+def train_vqvae(config: VQTrainConfig, run_dir, train_images=None, test_images=None, command: str | None = None,
+                export_dir=None, name: str | None = None, evaluation_images: int = 2000,
+                progress: Callable[[dict], None] | None = None) -> tuple[VQVAE, dict]:
+    """Train (or resume) a VQ-VAE with its prior and write its checkpoint.
+
+    Args:
+        config: the run's :class:`VQTrainConfig`.
+        run_dir: folder for the resume state (and the checkpoint unless ``export_dir``).
+        train_images: grey images ``(N, 28, 28, 1)`` in [0, 1]; default the 60,000 MNIST training digits.
+        test_images: grey validation images; default the first ``config.validation_images`` MNIST test digits.
+        command: the command line to record.
+        export_dir: where to write the checkpoint (default ``run_dir``).
+        name: the model's name (written into its files; default the export folder's name).
+        evaluation_images: how many of the first MNIST test digits the manifest's figures are measured on
+            (coded into one real file); 0 skips the measurement.
+        progress: called after each epoch with its record.
+
+    Returns:
+        ``(model, manifest)``.
+
+    Introduced in chapter 10.
+    """
+    from vae.vq import storage
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _claim_run_dir(run_dir, config)
+    uses_mnist = train_images is None
+    if train_images is None:
+        train_images, _ = data.load_mnist("train")
+    if test_images is None:
+        test_images = data.load_mnist("test")[0][:config.validation_images]
+    model = new_vqvae(config, -(-len(train_images) // config.batch_size))
+    state = (resume.load_state(model, run_dir, storage.load_weights_into)
+             or {"epochs_done": 0, "history": [], "seconds": 0.0, "cpu_seconds": 0.0})
+    pixels = tf.constant(np.asarray(train_images, dtype=np.float32))
+    clock = {}
+
+    def save_state(record: dict) -> None:
+        nonlocal state
+        record["restarted"] = float(model.restarted.numpy())
+        state = {"epochs_done": record["epoch"], "history": state["history"] + [record],
+                 "seconds": state["seconds"] + time.perf_counter() - clock["wall"],
+                 "cpu_seconds": state["cpu_seconds"] + time.process_time() - clock["cpu"]}
+        resume.save_state(model, run_dir, state, storage.save_weights_atomic)
+        if progress is not None:
+            progress(record)
+
+    fit_epochs(model, lambda epoch: data.training_batches(pixels, config.batch_size, epoch=epoch, seed=config.seed,
+                                                          binarize=False),
+               config.epochs, initial_epoch=state["epochs_done"],
+               validation=data.evaluation_batches(np.asarray(test_images, np.float32), batch_size=500),
+               on_epoch_begin=lambda epoch: clock.update(wall=time.perf_counter(), cpu=time.process_time()),
+               on_epoch_end=save_state)
+    export_dir = Path(export_dir or run_dir)
+    manifest = {
+        "command": command,
+        "kind": "VQ-VAE with a PixelCNN prior (lossy codec and generator)",
+        "train_config": config.as_dict(),
+        "data": {"train": "MNIST training digits, grey levels" if uses_mnist else "caller-supplied",
+                 "train_sha256": data.MNIST_SHA256["x_train"] if uses_mnist else None,
+                 "train_images": int(len(train_images)), "validation_images": int(len(test_images))},
+        "units": {"loss": "MSE on [0, 1] + codebook + beta * commitment + prior cross-entropy (nats per index)",
+                  "mse": "grey levels 0..255 squared", "psnr": "dB, peak 1", "prior_bits": "bits per index",
+                  "bpp": "bits per pixel"},
+        "epochs": state["epochs_done"],
+        "seconds": round(state["seconds"], 1),
+        "cpu_seconds": round(state["cpu_seconds"], 1),
+        "cpu_minutes": round(state["cpu_seconds"] / 60, 1),
+        "images_per_second": round(state["epochs_done"] * len(train_images) / max(state["seconds"], 1e-9), 1),
+        "metrics": state["history"][-1] if state["history"] else {},
+        "history": state["history"],
+        "versions": versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    manifest = storage.export_vqvae(model, export_dir, manifest, name=name or export_dir.name,
+                                    evaluation_images=evaluation_images)
+    return model, manifest
