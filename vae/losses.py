@@ -279,10 +279,15 @@ def iwae_bound(model, x, k: int, chunk_size: int = 100, seed=None,
     x = check_images(x)
     mean, log_var = model.encode(x)
     running = None
+    # Inside tf.function the chunks are independent ops that may run at once; an autoregressive decoder's
+    # activations are large enough that k / chunk_size of them would not fit in memory, so its chunks wait
+    # for the previous one (the same numbers, in order).
+    one_at_a_time = hasattr(model, "log_prob")
     for chunk_index, start in enumerate(range(0, k, chunk_size)):
         size = min(chunk_size, k - start)
         chunk_seed = None if seed is None else stateless_seed(seed, chunk_index + 1)
-        log_w = _log_weights(model, x, mean, log_var, size, chunk_seed, log_likelihood)
+        with tf.control_dependencies([running] if one_at_a_time and running is not None else []):
+            log_w = _log_weights(model, x, mean, log_var, size, chunk_seed, log_likelihood)
         chunk_lse = tf.reduce_logsumexp(log_w, axis=0)
         running = chunk_lse if running is None else tf.reduce_logsumexp(
             tf.stack([running, chunk_lse]), axis=0)
