@@ -185,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--k", type=_positive_int, default=EVALUATION["k"], help="importance samples per image")
     evaluate.add_argument("--limit", type=_positive_int, help="evaluate only the first N test images")
     evaluate.add_argument("--batch-size", type=_positive_int, default=EVALUATION["batch_size"],
-                          help=f"test images per batch (memory grows with it; default {EVALUATION['batch_size']})")
+                          help=f"test images per batch (memory grows with it; default {EVALUATION['batch_size']}; "
+                               "a PixelCNN decoder needs about 5)")
     evaluate.add_argument("--seed", type=_evaluation_seed, default=EVALUATION["seed"])
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
     evaluate.add_argument("--record", action="store_true",
