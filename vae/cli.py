@@ -128,6 +128,17 @@ def build_parser() -> argparse.ArgumentParser:
                             "at learned pseudo-inputs, chapter 11)")
     train.add_argument("--pseudo-inputs", type=_positive_int,
                        help=f"vampprior: number of pseudo-inputs (default {defaults.VAMPPRIOR_PSEUDO_INPUTS})")
+    train.add_argument("--decoder", choices=defaults.DECODERS, default=defaults.DECODERS[0],
+                       help="p(x|z): factorized Bernoulli pixels, or (conv only) a gated PixelCNN conditioned "
+                            "on z, pixel by pixel (chapter 11)")
+    train.add_argument("--pixelcnn-layers", type=_positive_int,
+                       help=f"pixelcnn: gated layers; fewer see fewer rows above a pixel "
+                            f"(default {defaults.PIXELCNN_OPTIONS['layers']})")
+    train.add_argument("--pixelcnn-channels", type=_positive_int,
+                       help=f"pixelcnn: features per stack (default {defaults.PIXELCNN_OPTIONS['channels']})")
+    train.add_argument("--free-bits", type=_nonnegative_float, metavar="LAMBDA",
+                       help="pixelcnn: floor each latent unit's batch-mean KL at LAMBDA nats in the training "
+                            "loss (Kingma et al. 2016), against posterior collapse (default 0: none)")
     train.add_argument("--epochs", type=_positive_int, default=TRAINING["epochs"])
     train.add_argument("--batch-size", type=_positive_int, default=TRAINING["batch_size"])
     train.add_argument("--learning-rate", type=_positive_float, default=TRAINING["learning_rate"])
@@ -176,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--k", type=_positive_int, default=EVALUATION["k"], help="importance samples per image")
     evaluate.add_argument("--limit", type=_positive_int, help="evaluate only the first N test images")
     evaluate.add_argument("--batch-size", type=_positive_int, default=EVALUATION["batch_size"],
-                          help=f"test images per batch (memory grows with it; default {EVALUATION['batch_size']})")
+                          help=f"test images per batch (memory grows with it; default {EVALUATION['batch_size']}; "
+                               "a PixelCNN decoder needs about 5)")
     evaluate.add_argument("--seed", type=_evaluation_seed, default=EVALUATION["seed"])
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
     evaluate.add_argument("--record", action="store_true",
@@ -356,6 +368,27 @@ def _model_options(args) -> dict:
         options["pseudo_inputs"] = args.pseudo_inputs or defaults.VAMPPRIOR_PSEUDO_INPUTS
     elif args.pseudo_inputs is not None:
         raise UsageError(f"{PROGRAM} train: --pseudo-inputs applies to --prior vampprior only")
+    return {**options, **_decoder_options(args)}
+
+
+def _decoder_options(args) -> dict:
+    """The PixelCNN decoder's options (chapter 11), checked against the architecture and the prior."""
+    given = {"pixelcnn_layers": args.pixelcnn_layers, "pixelcnn_channels": args.pixelcnn_channels,
+             "free_bits": args.free_bits}
+    if args.decoder != "pixelcnn":
+        for name, value in given.items():
+            if value is not None:
+                raise UsageError(f"{PROGRAM} train: --{name.replace('_', '-')} applies to --decoder pixelcnn only")
+        return {}
+    if args.architecture != "conv":
+        raise UsageError(f"{PROGRAM} train: --decoder pixelcnn needs --architecture conv")
+    if args.free_bits and args.prior != "standard":
+        raise UsageError(f"{PROGRAM} train: --free-bits needs the standard prior (its KL splits over the units)")
+    options = {"decoder": "pixelcnn",
+               "pixelcnn_layers": args.pixelcnn_layers or defaults.PIXELCNN_OPTIONS["layers"],
+               "pixelcnn_channels": args.pixelcnn_channels or defaults.PIXELCNN_OPTIONS["channels"]}
+    if args.free_bits:
+        options["free_bits"] = args.free_bits
     return options
 
 

@@ -21,6 +21,13 @@ PRIORS = ("standard", "vampprior")
 VAMPPRIOR_PSEUDO_INPUTS = 500
 """The VampPrior's default number of pseudo-inputs (mixture components), as in Tomczak & Welling (2018)."""
 
+DECODERS = ("factorized", "pixelcnn")
+"""The decoders of the conv architecture: a factorized Bernoulli, or a gated PixelCNN conditioned on z
+(:class:`vae.pixelcnn.PixelCNNVAE`, chapter 11)."""
+
+PIXELCNN_OPTIONS = MappingProxyType({"layers": 6, "channels": 32})
+"""``PixelCNNVAE``'s default number of gated layers and features per stack."""
+
 CONV_OPTIONS = MappingProxyType({"filters": (32, 64), "hidden": 256})
 """``ConvVAE``'s default channels of its two convolution stages and width of its dense layer."""
 

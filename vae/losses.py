@@ -176,8 +176,25 @@ def elbo_terms(model, x, seed=None, log_likelihood=bernoulli_log_likelihood) -> 
     """
     mean, log_var = model.encode(x)
     z = model.reparameterize(mean, log_var, seed=seed)
-    decoded = model.decode(z)
-    return {"log_likelihood": log_likelihood(x, decoded), "kl": _prior_kl(model, mean, log_var, z)}
+    return {"log_likelihood": _decoder_log_likelihood(model, x, z, log_likelihood),
+            "kl": _prior_kl(model, mean, log_var, z)}
+
+
+def _decoder_log_likelihood(model, x, z, log_likelihood) -> tf.Tensor:
+    """``log p(x|z)`` per example, ``(batch,)`` nats: ``log_likelihood(x, model.decode(z))``.
+
+    A model whose decoder does not factorize over the pixels (an
+    autoregressive one, :class:`vae.pixelcnn.PixelCNNVAE`) has no logits
+    without the pixels; it gives ``log p(x|z)`` itself, ``model.log_prob(x, z)``,
+    and takes only the default Bernoulli likelihood.
+
+    Introduced in chapter 11.
+    """
+    if hasattr(model, "log_prob"):
+        if log_likelihood is not bernoulli_log_likelihood:
+            raise ValueError(f"{type(model).__name__} computes its own log p(x|z); it takes no log_likelihood")
+        return model.log_prob(x, z)
+    return log_likelihood(x, model.decode(z))
 
 
 def _prior_kl(model, mean, log_var, z) -> tf.Tensor:
@@ -222,10 +239,9 @@ def _log_weights(model, x, mean, log_var, num_samples: int, seed, log_likelihood
         eps = tf.random.stateless_normal(shape, seed=seed)  # seed: the [seed, index] pair
     z = mean + tf.exp(0.5 * log_var) * eps  # (k, batch, latent)
     batch = tf.shape(mean)[0]
-    flat_z = tf.reshape(z, [-1, tf.shape(mean)[1]])
-    decoded = model.decode(flat_z)  # (k * batch, 28, 28, 1)
+    flat_z = tf.reshape(z, [-1, tf.shape(mean)[1]])  # decoded at once: (k * batch, 28, 28, 1)
     x_tiled = tf.tile(x, [num_samples, 1, 1, 1])
-    log_px_z = tf.reshape(log_likelihood(x_tiled, decoded), [num_samples, batch])
+    log_px_z = tf.reshape(_decoder_log_likelihood(model, x_tiled, flat_z, log_likelihood), [num_samples, batch])
     log_pz = _prior_log_prob(model, z)
     log_qz = log_normal_density(z, mean, log_var)
     return log_px_z + log_pz - log_qz
@@ -263,10 +279,15 @@ def iwae_bound(model, x, k: int, chunk_size: int = 100, seed=None,
     x = check_images(x)
     mean, log_var = model.encode(x)
     running = None
+    # Inside tf.function the chunks are independent ops that may run at once; an autoregressive decoder's
+    # activations are large enough that k / chunk_size of them would not fit in memory, so its chunks wait
+    # for the previous one (the same numbers, in order).
+    one_at_a_time = hasattr(model, "log_prob")
     for chunk_index, start in enumerate(range(0, k, chunk_size)):
         size = min(chunk_size, k - start)
         chunk_seed = None if seed is None else stateless_seed(seed, chunk_index + 1)
-        log_w = _log_weights(model, x, mean, log_var, size, chunk_seed, log_likelihood)
+        with tf.control_dependencies([running] if one_at_a_time and running is not None else []):
+            log_w = _log_weights(model, x, mean, log_var, size, chunk_seed, log_likelihood)
         chunk_lse = tf.reduce_logsumexp(log_w, axis=0)
         running = chunk_lse if running is None else tf.reduce_logsumexp(
             tf.stack([running, chunk_lse]), axis=0)

@@ -569,7 +569,9 @@ def build_model(config: dict) -> VAE:
     """Build a model from ``get_config()`` output, e.g. a checkpoint manifest's ``model``.
 
     Args:
-        config: ``{"architecture": "conv" | "mlp", "latent_dim": ..., ...}``.
+        config: ``{"architecture": "conv" | "mlp", "latent_dim": ..., ...}``; a
+            conv model with ``"decoder": "pixelcnn"`` is a
+            :class:`vae.pixelcnn.PixelCNNVAE` (chapter 11).
 
     Introduced in chapter 5.
     """
@@ -577,7 +579,13 @@ def build_model(config: dict) -> VAE:
     name = config.pop("architecture", None)
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {name!r}; expected one of {sorted(ARCHITECTURES)}")
+    model_class = ARCHITECTURES[name]
+    decoder = config.pop("decoder", defaults.DECODERS[0])
+    if decoder not in defaults.DECODERS or (decoder != defaults.DECODERS[0] and name != "conv"):
+        raise ValueError(f"unknown decoder {decoder!r} for the {name} architecture")
+    if decoder == "pixelcnn":  # chapter 11's autoregressive decoder (vae.pixelcnn imports this module)
+        from vae.pixelcnn import PixelCNNVAE as model_class
     try:
-        return ARCHITECTURES[name](**config)
+        return model_class(**config)
     except (TypeError, ValueError) as error:
         raise ValueError(f"bad configuration for the {name} architecture: {error}") from None

@@ -338,6 +338,10 @@ def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
 
     def save_state(record: dict) -> None:  # the resume state after every epoch
         nonlocal state
+        if getattr(model, "decoder_name", None) == "pixelcnn":  # is z used? (posterior collapse, chapter 11)
+            from vae.pixelcnn import kl_per_unit
+
+            record["val_kl_per_unit"] = [round(value, 4) for value in kl_per_unit(model, test_images)]
         state = {"epochs_done": record["epoch"], "history": state["history"] + [record],
                  "seconds": state["seconds"] + time.perf_counter() - clock["wall"],
                  "cpu_seconds": state["cpu_seconds"] + time.process_time() - clock["cpu"]}
