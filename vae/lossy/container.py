@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from vae.compression import container as checked_file
 from vae.compression.container import MAGIC as LOSSLESS_MAGIC
-from vae.compression.direct import MAGIC as DIRECT_MAGIC
 from vae.compression.container import CompressionError
+from vae.compression.direct import MAGIC as DIRECT_MAGIC
 
 MAGIC = b"VAELOSSY"
 KIND = "VAE lossy"
