@@ -71,9 +71,36 @@ def test_progress_is_reported_per_batch_and_changes_nothing(tiny_codec, test_dig
 
 def test_the_one_call_helpers_pass_progress_on(test_digits):
     coded, decoded = [], []
-    blob = compression.compress(test_digits[:30], model="latent2", progress=coded.append)
+    blob = compression.compress(test_digits[:30], model="latent2", progress=coded.append, fallback=False)
     assert np.array_equal(compression.decompress(blob, progress=decoded.append).images, test_digits[:30])
     assert coded == [25, 5] and decoded == [5, 25]
+    # a direct file has no batches: one call with all its digits
+    coded, decoded = [], []
+    blob = compression.compress(test_digits[:30], model="latent2", progress=coded.append)
+    assert compression.read_header(blob)["method"] != "bits-back"
+    assert np.array_equal(compression.decompress(blob, progress=decoded.append).images, test_digits[:30])
+    assert coded == [25, 5] and decoded == [30]
+
+
+@pytest.mark.parametrize("count", [1, 7, 60, 600])
+def test_the_one_call_file_is_never_much_larger_than_the_best_classical_compressor(count):
+    """compress() keeps the smaller of bits back and the direct code: at most a few dozen bytes above
+    the best of DEFLATE (gzip), bz2 and LZMA (xz) on the same digits, for one digit as for hundreds."""
+    images, _ = data.binarized_test_set(limit=count)
+    blob = compression.compress(images)
+    classical = {name: size for name, size in baseline_sizes(images).items()
+                 if name.split()[0] in ("gzip", "bz2", "lzma")}
+    assert len(classical) == 3, classical
+    assert len(blob) <= min(classical.values()) + 36, (len(blob), classical)
+    assert np.array_equal(compression.decompress(blob).images, compression.binary_images(images))
+
+
+def test_one_digit_gets_the_direct_code_and_hundreds_get_bits_back():
+    images, _ = data.binarized_test_set(limit=600)
+    assert compression.read_header(compression.compress(images[:1]))["method"] != "bits-back"
+    big = compression.compress(images)
+    assert compression.read_header(big)["method"] == "bits-back"
+    assert big == compression.compress(images, fallback=False)  # bits back won: the same file
 
 
 @pytest.mark.parametrize("blocked", ["missing", "broken"])

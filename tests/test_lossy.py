@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from vae import data
-from vae.compression import CompressionError
+from vae.compression import CompressionError, direct
 from vae.lossy import baselines, bd_rate, container, exact, storage, tables
 from vae.lossy.codec_model import LearnedCodec
 from vae.lossy.quality import psnr
@@ -268,6 +268,10 @@ def test_a_lossless_file_is_refused_by_the_lossy_decoder(codec):
     blob = lossless.pack({"model": "conv"}, b"\x00" * 8)
     with pytest.raises(CompressionError, match="lossless bits-back file"):
         codec.decompress(blob)
+    # what compress() and the CLI write for a few digits: the direct code, lossless too
+    few = direct.encode_direct(np.zeros((2, 28, 28), np.uint8))
+    with pytest.raises(CompressionError, match="lossless file in the direct code"):
+        codec.decompress(few)
 
 
 _ENCODE = """

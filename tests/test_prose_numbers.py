@@ -30,7 +30,7 @@ NOTEBOOKS = sorted(ROOT.glob("chapters/*.ipynb")) + sorted(ROOT.glob("book/*.ipy
 # What is not prose: code, maths, link targets, HTML tags, glue and cite roles.
 NOT_PROSE = re.compile(r"```.*?```|`[^`\n]*`|\$\$.*?\$\$|\$[^$\n]*\$|\]\([^)]*\)|<[^>\n]+>", re.DOTALL)
 # Cross-references by number: section 3.1, equation (4.4), figure 6.2, chapter 9.
-REFERENCE = re.compile(r"(?:§\s?|\b(?:[Ss]ections?|[Ee]quations?|[Ee]qs?\.|[Ff]igures?|[Tt]ables?|[Ee]xercises?|"  # codespell:ignore
+REFERENCE = re.compile(r"(?:§\s?|\b(?:[Ss]ections?|equations?|Equations?|[Ee]qs?\.|[Ff]igures?|[Tt]ables?|[Ee]xercises?|"
                        r"[Cc]hapters?|[Pp]ython|and|to|or)\s+)\d+(?:\.\d+)*|\(\d+\.\d+\)")
 UNIT = r"%|×|nats?\b|bits?\b|bits/dim\b|bpp\b|dB\b|bytes?\b|kB\b|MB\b|GB\b|images/s\b|seconds?\b|minutes?\b|hours?\b"
 NUMBER = re.compile(rf"(?<![\w.])[−+-]?\d[\d,]*(?:\.\d+)?\s?(?:{UNIT})|(?<![\w.])[−+-]?\d+\.\d+(?![\w.])")

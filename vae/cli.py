@@ -211,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
         "compress", help="compress digits: losslessly with a VAE (bits back), or lossily with a learned codec",
         description="Compress 28x28 digits into one file. With a VAE (default conv; chapter 9) the digits are "
                     "binary (an .npz of 0/1 images or a folder of black-and-white PNGs) and come back exactly "
-                    "(bits-back coding). With a learned lossy codec (a shipped one by --model, e.g. "
+                    "(bits-back coding, or a direct code of the pixels when that file is smaller, as it is "
+                    "for up to a few hundred digits; the header records which). With a learned lossy codec (a shipped one by --model, e.g. "
                     "hyperprior-q2, or --checkpoint DIR from 'train-codec'; chapter 10) they are grey (an .npz "
                     "of floats in [0, 1] or uint8 levels, or a folder of grey PNGs) and come back approximately.")
     compress.add_argument("input", type=Path, metavar="INPUT", help="an .npz of images or a folder of PNGs")
@@ -664,13 +665,20 @@ def run_compress(args) -> int:
     except ValueError as error:
         raise UsageError(f"{PROGRAM} compress: {error}") from None
     with _progress_bar(len(images), "compressing", "digit") as bar:
-        blob = codec.compress(images, names=names, progress=bar.update)
+        # the smaller of bits back and the direct code (small inputs); the header records which
+        blob = codec.compress(images, names=names, progress=bar.update, fallback=True)
     with atomic_path(args.output) as temporary:
         temporary.write_bytes(blob)
     rates = compression.bits_per_dim(blob)
-    print(f"compressed {len(images)} digits into {args.output}: {len(blob)} bytes, "
-          f"{rates['total']:.4f} bits/pixel ({rates['net']:.4f} without the {rates['initial_bits']} "
-          f"initial bits and the {rates['header_bytes']}-byte header)")
+    method = compression.read_header(blob)["method"]
+    if method == "bits-back":
+        print(f"compressed {len(images)} digits into {args.output} with bits back (model {args.model}): "
+              f"{len(blob)} bytes, {rates['total']:.4f} bits/pixel ({rates['net']:.4f} without the "
+              f"{rates['initial_bits']} initial bits and the {rates['header_bytes']}-byte header)")
+    else:
+        print(f"compressed {len(images)} digits into {args.output} with the direct code ({method}; smaller than "
+              f"bits back for so few digits, no model needed to decompress): {len(blob)} bytes, "
+              f"{rates['total']:.4f} bits/pixel ({rates['header_bytes']}-byte header)")
     return 0
 
 
@@ -747,8 +755,12 @@ def run_decompress(args) -> int:
     with _progress_bar(compression.read_header(blob)["count"], "decompressing", "digit") as bar:
         restored = compression.decompress(blob, progress=bar.update)
     _write_images_atomically(args.output, restored.images, restored.names)
-    print(f"restored {len(restored.images)} digits into {args.output} "
-          f"(model {restored.header['model']}, checksums verified)")
+    method = restored.header.get("method", "bits-back")  # files written before the field existed are bits back
+    if method == "bits-back":
+        how = f"bits back with model {restored.header['model']}, checksums verified"
+    else:
+        how = f"direct code ({method}), no model needed, CRC-32 verified"
+    print(f"restored {len(restored.images)} digits into {args.output} ({how})")
     return 0
 
 

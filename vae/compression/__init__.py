@@ -5,6 +5,7 @@ Chapter 9 explains the method; the modules are small:
 - :mod:`vae.compression.bitsback`: what is pushed and popped per batch;
 - :mod:`vae.compression.container`: the file format and its checks;
 - :mod:`vae.compression.codec`: the codec and the one-call helpers;
+- :mod:`vae.compression.direct`: the model-free direct code that small files fall back to;
 - :mod:`vae.compression.baselines`: the general-purpose compressors we compare with;
 - :mod:`vae.compression.files`: reading and writing ``.npz`` files and PNG folders.
 

@@ -18,7 +18,11 @@ best of raw DEFLATE, bz2, LZMA and an adaptive context model,
 :mod:`vae.compression.direct`) is smaller than the bits-back file,
 :meth:`BitsBackCodec.compress` returns that file instead; its
 compact header records the method, and :meth:`BitsBackCodec.decompress` and
-:func:`decompress` read both kinds.
+:func:`decompress` read both kinds. The defaults differ on purpose: the
+codec object is the bits-back method (``fallback=False``, what chapter 9
+takes apart and measures), while the one-call :func:`compress` and
+``python -m vae compress`` want the smallest file (``fallback=True``), so a
+handful of digits never costs hundreds of bytes of initial bits.
 
 Bits back needs bits on the stack before the first code can be popped. The
 codec starts the stack with ``initial_words`` pseudo-random 32-bit words (from
@@ -148,8 +152,9 @@ class BitsBackCodec:
                 coded (e.g. a tqdm bar's ``update``).
             fallback: if true, return the direct code of
                 :mod:`vae.compression.direct` instead when it is smaller
-                (up to a few hundred digits); if false (the default, what
-                chapter 9 measures), always the bits-back file.
+                (up to a few hundred digits); if false (the default here,
+                what chapter 9 measures), always the bits-back file. The
+                one-call :func:`compress` defaults to true.
 
         Returns:
             The file's bytes (header and ANS words, or a direct file).
@@ -196,7 +201,7 @@ class BitsBackCodec:
                 it was made from.
         """
         if direct.is_direct(blob):
-            return _decompress_direct(blob)
+            return _decompress_direct(blob, progress)
         header, body = container.unpack(blob)
         missing = sorted(HEADER_FIELDS - set(header))
         if missing:
@@ -239,10 +244,15 @@ class BitsBackCodec:
                                    f"the model's {self.model.latent_dim}")
 
 
-def _decompress_direct(blob: bytes) -> Decompressed:
-    """A direct file (no model needed); its header gains ``model: None`` beside the method."""
+def _decompress_direct(blob: bytes, progress: Callable[[int], object] | None = None) -> Decompressed:
+    """A direct file (no model needed); its header gains ``model: None`` beside the method.
+
+    ``progress``, if given, is called once with the number of images (the file has no batches).
+    """
     images, names_blob, header = direct.decode_direct(blob)
     names = lzma.decompress(names_blob).decode().split("\n") if names_blob else None
+    if progress is not None:
+        progress(len(images))
     return Decompressed(images=images, names=names, header={**header, "model": None})
 
 
@@ -270,9 +280,13 @@ def read_header(blob: bytes) -> dict:
 
 
 def compress(images, model: str = "conv", names: list[str] | None = None, batch_size: int = 25,
-             progress: Callable[[int], object] | None = None, fallback: bool = False) -> bytes:
-    """Compress binary images with shipped model ``model`` (``progress``, ``fallback``: see
-    :meth:`BitsBackCodec.compress`).
+             progress: Callable[[int], object] | None = None, fallback: bool = True) -> bytes:
+    """Compress binary images with shipped model ``model`` into the smallest file this package writes.
+
+    By default (``fallback=True``) the result is the bits-back file or, when
+    it is smaller (up to a few hundred digits), the direct code of
+    :mod:`vae.compression.direct`; ``fallback=False`` always gives the
+    bits-back file. ``progress``: see :meth:`BitsBackCodec.compress`.
 
     Introduced in chapter 9.
     """
@@ -286,7 +300,7 @@ def decompress(blob: bytes, progress: Callable[[int], object] | None = None) -> 
     ``progress``: see :meth:`BitsBackCodec.decompress`. Introduced in chapter 9.
     """
     if direct.is_direct(blob):
-        return _decompress_direct(blob)
+        return _decompress_direct(blob, progress)
     header = read_header(blob)
     if not {"model", "batch_size"} <= set(header):
         raise CompressionError("damaged file: the header does not name its model")

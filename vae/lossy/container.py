@@ -24,6 +24,7 @@ from __future__ import annotations
 from vae.compression import container as checked_file
 from vae.compression.container import MAGIC as LOSSLESS_MAGIC
 from vae.compression.container import CompressionError
+from vae.compression.direct import MAGIC as DIRECT_MAGIC
 
 MAGIC = b"VAELOSSY"
 KIND = "VAE lossy"
@@ -50,6 +51,9 @@ def unpack(blob: bytes) -> tuple[dict, bytes]:
     if blob.startswith(LOSSLESS_MAGIC):
         raise CompressionError("this is a lossless bits-back file (chapter 9), not a lossy one: "
                                "decompress it with vae.compression.decompress")
+    if blob.startswith(DIRECT_MAGIC):
+        raise CompressionError("this is a lossless file in the direct code of few digits (chapter 9), not a "
+                               "lossy one: decompress it with vae.compression.decompress")
     header, body = checked_file.unpack(blob, magic=MAGIC, kind=KIND)
     if header.get("lossy") is not True:
         raise CompressionError("damaged file: the header lacks the lossy flag")
