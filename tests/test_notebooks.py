@@ -114,7 +114,6 @@ def issubclass_exception(value):
 
 
 NO_CHAPTER_YET = ("vae.vampprior.",  # issue 19: chapter 'Beyond one Gaussian layer' still to be written
-                  "vae.compression.direct.",  # issue 19: chapter 9's small-file crossover still to be written
                   "vae.pixelcnn.",  # issue 19: the same chapter's autoregressive decoder
                   "vae.vq.")  # issue 17: chapter 10's VQ-VAE section still to be written
 
