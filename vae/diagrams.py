@@ -126,30 +126,44 @@ def network_shapes(model):
             whose ``encoder`` and ``decoder`` are Keras functional models. The
             shapes are read from the layers, never typed.
 
-    Returns the figure: the encoder on the top row, the decoder below, the
-    batch axis left out of every shape. Introduced in chapter 5.
+    Returns the figure: the encoder in the left column and the decoder in the
+    right, each read from top to bottom, the batch axis left out of every
+    shape. The encoder's two heads (``mean`` and ``log_var``), which read the
+    same layer, share its last row. Introduced in chapter 5.
     """
-    rows = []
+    columns = []
     for network in (model.encoder, model.decoder):
-        boxes = []
+        rows = []
         for layer in network.layers:
             outputs = layer.output if isinstance(layer.output, (list, tuple)) else [layer.output]
             shape = ", ".join(_shape(o.shape) for o in outputs)
-            boxes.append(f"{layer.name}\n{type(layer).__name__}\n{shape}")
-        rows.append(boxes)
-    columns = max(len(r) for r in rows)
-    step = 2.2
-    fig, ax = _canvas(1.05 * step * columns + 0.4, 4.4, (-0.2, step * columns), (0, 4.6))
-    for row, (boxes, y, label) in enumerate(zip(rows, (3.4, 1.0), ("encoder", "decoder"))):
-        ax.text(-0.1, y + 0.85, label, ha="left", color=GREY, fontsize=10)
-        for i, text in enumerate(boxes):
-            kind = "data" if i == 0 and row == 0 else ("latent" if i == 0 or "mean" in text or "log_var" in text
-                                                         else "net")
-            _box(ax, step * i + 1.0, y, text, kind, width=2.0, height=1.2, fontsize=8)
-            if i and not boxes[i].startswith("log_var"):  # mean and log_var: two heads, side by side
-                _arrow(ax, (step * (i - 1) + 2.0, y), (step * i, y))
-    _arrow(ax, (step * (len(rows[0]) - 1) + 1.0, 2.8), (1.0, 1.6), rad=-0.05,
-           text="sample $z = \\mu + \\sigma \\odot \\varepsilon$", offset=(0.0, 0.25))
+            text = f"{layer.name} · {type(layer).__name__}\n{shape}"
+            if layer.name == "log_var" and rows and rows[-1][0][0] == "mean":
+                rows[-1].append((layer.name, text))  # the second head, beside the first
+            else:
+                rows.append([(layer.name, text)])
+        columns.append(rows)
+    count = max(len(rows) for rows in columns)
+    gap, width, height, centres = 1.15, 4.2, 0.85, (2.3, 8.5)
+    fig, ax = _canvas(8.6, 0.78 * (count * gap + 0.9), (-0.3, 11.1), (-0.2, count * gap + 0.7))
+    top = count * gap - 0.35
+    for column, (rows, x, label) in enumerate(zip(columns, centres, ("encoder", "decoder"))):
+        ax.text(x, top + 0.75, label, ha="center", color=GREY, fontsize=12)
+        for r, row in enumerate(rows):
+            y = top - r * gap
+            box_width = (width - 0.2 * (len(row) - 1)) / len(row)
+            for k, (name, text) in enumerate(row):
+                bx = x - width / 2 + box_width / 2 + k * (box_width + 0.2)
+                head = name in ("mean", "log_var")
+                kind = "data" if (column, r) == (0, 0) else ("latent" if r == 0 or head else "net")
+                _box(ax, bx, y, text, kind, width=box_width, height=height, fontsize=10.5 if len(row) == 1 else 9)
+                if r:
+                    _arrow(ax, (x, y + gap - height / 2 - 0.06), (bx, y + height / 2 + 0.06))
+    last = top - (len(columns[0]) - 1) * gap
+    start, end = (centres[0] + width / 2 + 0.1, last), (centres[1] - width / 2 - 0.1, top)
+    _arrow(ax, start, end)
+    ax.text((start[0] + end[0]) / 2, last - 0.45, "sample\n$z = \\mu + \\sigma \\odot \\varepsilon$",
+            ha="center", va="top", color=GREY, fontsize=10.5)
     return fig
 
 
