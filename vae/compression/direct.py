@@ -49,7 +49,7 @@ _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
 METHODS = ("raw", "deflate", "bz2", "lzma", "context")
 """The direct codes, by their number in the file: the packed bits as they are, raw DEFLATE (zlib -9, no
 wrapper), bz2 -9, raw LZMA2 (xz -9e, no container), and an adaptive context model of the pixels
-(:func:`_context_probabilities`, coded with ANS). The smallest output wins; ties go to the lower number."""
+(:func:`context_probabilities`, coded with ANS). The smallest output wins; ties go to the lower number."""
 
 CONTEXT_TEMPLATE = ((-2, -1), (-2, 0), (-2, 1), (-1, -2), (-1, -1), (-1, 0), (-1, 1), (-1, 2), (0, -2), (0, -1))
 """The context model's causal neighbours, ``(row, column)`` offsets from a pixel (JBIG's ten-pixel template);
@@ -77,7 +77,7 @@ def _contexts(images: np.ndarray) -> np.ndarray:
     return contexts.ravel()
 
 
-def _context_probabilities(images: np.ndarray) -> np.ndarray:
+def context_probabilities(images: np.ndarray) -> np.ndarray:
     """P(pixel = 1) of every pixel under the adaptive context model, ``(count * 784,)`` float64.
 
     The pixels are read image by image, row by row; each context keeps the
@@ -117,7 +117,7 @@ def _bernoulli():
 
 def _encode_context(images: np.ndarray) -> bytes:
     coder = constriction.stream.stack.AnsCoder()
-    coder.encode_reverse(images.astype(np.int32).ravel(), _bernoulli(), _context_probabilities(images))
+    coder.encode_reverse(images.astype(np.int32).ravel(), _bernoulli(), context_probabilities(images))
     return coder.get_compressed().astype("<u4").tobytes()
 
 
