@@ -54,3 +54,13 @@ def test_save_load_identical_bounds(images, tmp_path):
     other = LadderVAE(**{k: v for k, v in model.get_config().items() if k != "architecture"})
     other.load_weights(path)
     np.testing.assert_array_equal(model.iwae_bound(images, 5, seed=2), other.iwae_bound(images, 5, seed=2))
+
+
+def test_a_few_training_steps_reduce_the_loss(images):
+    import keras
+    model = tiny()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    before = float(model.compute_losses(images, seed=0)["loss"])
+    model.fit(images, batch_size=8, epochs=20, verbose=0)
+    after = float(model.compute_losses(images, seed=0)["loss"])
+    assert after < before
