@@ -577,6 +577,9 @@ def build_model(config: dict) -> VAE:
     """
     config = dict(config)
     name = config.pop("architecture", None)
+    if name == "ladder":  # issue 19's Ladder VAE (vae.ladder imports this module)
+        from vae.ladder import LadderVAE
+        return LadderVAE(**config)
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {name!r}; expected one of {sorted(ARCHITECTURES)}")
     model_class = ARCHITECTURES[name]
