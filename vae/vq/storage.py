@@ -156,23 +156,3 @@ def load_vqvae(directory):
         model.load_weights(directory / weights_file)
     tables = VQTables.from_bytes((directory / TABLES_FILE).read_bytes())
     return model, tables, manifest
-
-
-def export_vqvae(model: VQVAE, directory, manifest: dict, name: str, evaluation_images: int = 2000) -> dict:
-    """Save the checkpoint, then measure it on the first ``evaluation_images`` MNIST test digits and record that.
-
-    The figures (``manifest["test"]``): the digits coded into one real file
-    (bytes, bits per pixel), PSNR/SSIM of the decoded digits
-    (:func:`vae.lossy.quality.distortion`), codebook usage and the prior's
-    NLL in bits per index. Introduced in chapter 10.
-    """
-    manifest = save_vqvae(model, directory, manifest)
-    if evaluation_images:
-        from vae import data
-        from vae.vq.coding import VQCodec
-
-        codec = VQCodec.from_checkpoint(directory, name=name)
-        images = data.load_mnist("test")[0][:evaluation_images]
-        manifest = {**manifest, "name": name, "test": codec.measure(images)}
-        checkpoint.write_json_atomic(Path(directory) / MANIFEST_FILE, manifest)
-    return manifest

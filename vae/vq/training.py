@@ -9,7 +9,7 @@ the cosine learning-rate schedule lets the code settle in the last epochs,
 so the prior ends on the indices it will code. After every epoch a resume
 state is saved (:mod:`vae.resume`), so running the same command again
 continues a stopped run. At the end the checkpoint is written
-(:func:`vae.vq.storage.export_vqvae`): weights, integer tables, and a
+(``_export``): weights, integer tables, and a
 manifest with the command, the CPU time, the images per second and the
 figures measured on the test digits.
 
@@ -184,6 +184,27 @@ def train_vqvae(config: VQTrainConfig, run_dir, train_images=None, test_images=N
         "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    manifest = storage.export_vqvae(model, export_dir, manifest, name=name or export_dir.name,
-                                    evaluation_images=evaluation_images)
+    manifest = _export(model, export_dir, manifest, name=name or export_dir.name,
+                       evaluation_images=evaluation_images)
     return model, manifest
+
+
+def _export(model: VQVAE, directory, manifest: dict, name: str, evaluation_images: int = 2000) -> dict:
+    """Save the checkpoint, then measure it on the first ``evaluation_images`` MNIST test digits and record that.
+
+    The figures (``manifest["test"]``): the digits coded into one real file
+    (bytes, bits per pixel), PSNR/SSIM of the decoded digits
+    (:func:`vae.lossy.quality.distortion`), codebook usage and the prior's
+    NLL in bits per index.
+    """
+    from vae.vq import storage
+
+    manifest = storage.save_vqvae(model, directory, manifest)
+    if evaluation_images:
+        from vae.vq.coding import VQCodec
+
+        codec = VQCodec.from_checkpoint(directory, name=name)
+        images = data.load_mnist("test")[0][:evaluation_images]
+        manifest = {**manifest, "name": name, "test": codec.measure(images)}
+        checkpoint.write_json_atomic(Path(directory) / storage.MANIFEST_FILE, manifest)
+    return manifest
