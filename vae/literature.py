@@ -1,4 +1,4 @@
-"""Published test likelihoods on dynamically binarized MNIST, beside the book's models.
+"""Published test NLLs on dynamically binarized MNIST beside the book's models.
 
 Each :class:`LiteratureRow` is one figure from a paper: the model as the paper
 names it, its test negative log-likelihood in nats per image (lower is
@@ -114,4 +114,134 @@ ROWS: tuple[LiteratureRow, ...] = (
               f"68fa627d1e209131ce9f98cf; {_UNREACHED}"),
     ),
 )
-"""The literature's rows; papers whose figures could not be found are left out."""
+"""The literature's rows; papers whose figures were not found are left out."""
+
+
+def _burda_figures(manifest: dict) -> dict | None:
+    """The figures recorded at Burda et al.'s protocol (lowest seed), or None."""
+    found = []
+    for key, figures in manifest.get("evaluations", {}).items():
+        if (figures.get("k") == BURDA_K
+                and figures.get("n_images") == BURDA_N_IMAGES
+                and figures.get("nll") is not None):
+            found.append((key, figures))
+    if not found:
+        return None
+    key, figures = min(found, key=lambda item: _seed_of(item[0]))
+    return {"key": key, **figures}
+
+
+def _seed_of(key: str) -> int:
+    """The ``seed`` of an evaluation key such as ``"k=5000,n=10000,seed=0"``."""
+    fields = dict(part.split("=", 1) for part in key.split(","))
+    return int(fields.get("seed", 0))
+
+
+def shipped_rows(checkpoints=CHECKPOINTS) -> list[dict]:
+    """The book's checkpoints with an NLL recorded at Burda et al.'s protocol.
+
+    Args:
+        checkpoints: the folder holding one subfolder per shipped model
+            (default: the package's ``vae/checkpoints``).
+
+    Returns:
+        one dict per such checkpoint, in the format of
+        :func:`comparison_table` (``nll`` and ``nll_stderr`` in nats per
+        image), in name order.
+    """
+    rows = []
+    for folder in sorted(Path(checkpoints).iterdir()):
+        path = folder / MANIFEST_FILE
+        if not path.is_file():
+            continue
+        manifest = json.loads(path.read_text())
+        figures = _burda_figures(manifest)
+        if figures is None:
+            continue
+        data = manifest.get("data", {})
+        rows.append({
+            "model": folder.name,
+            "nll": float(figures["nll"]),
+            "nll_stderr": figures.get("nll_stderr"),
+            "k": BURDA_K,
+            # today's models have one Gaussian layer; a hierarchical
+            # model's manifest records its count under "model"
+            "stochastic_layers": manifest.get("model", {}).get(
+                "stochastic_layers", 1),
+            "binarization": _binarization(data),
+            "table": None,
+            "source": "this book",
+            "bibtex_key": None,
+            "checked": True,
+            "url": None,
+            "note": f"manifest.json evaluations[{figures['key']!r}]",
+        })
+    return rows
+
+
+def _binarization(data: dict) -> str | None:
+    """How a manifest's ``data`` says the digits were binarized."""
+    train = data.get("train")
+    seed = data.get("test_binarization_seed")
+    if seed is None:
+        return train
+    return f"{train}; test set binarized once with seed {seed}"
+
+
+def literature_rows(rows=ROWS) -> list[dict]:
+    """The literature's rows as dicts in :func:`comparison_table`'s format."""
+    return [{
+        "model": row.model,
+        "nll": row.nll,
+        "nll_stderr": None,
+        "k": row.k,
+        "stochastic_layers": row.stochastic_layers,
+        "binarization": row.binarization,
+        "table": row.table,
+        "source": "literature",
+        "bibtex_key": row.bibtex_key,
+        "checked": row.checked,
+        "url": row.url,
+        "note": row.note,
+    } for row in rows]
+
+
+def comparison_table(checkpoints=CHECKPOINTS) -> list[dict]:
+    """The shipped models beside the literature, by test NLL (best first).
+
+    Args:
+        checkpoints: the folder of shipped checkpoints (default: the package's).
+
+    Returns:
+        a list of dicts with keys ``model``, ``nll`` (nats per image),
+        ``nll_stderr`` (nats, the book's rows only, else None), ``k``,
+        ``stochastic_layers``, ``binarization``, ``table``, ``source``
+        (``"this book"`` or ``"literature"``), ``bibtex_key``, ``checked``,
+        ``url`` and ``note``. A book row is every checkpoint whose manifest
+        records an NLL with ``k = 5000`` on all 10,000 test digits.
+    """
+    rows = shipped_rows(checkpoints) + literature_rows()
+    return sorted(rows, key=lambda row: row["nll"])
+
+
+def to_markdown(rows: list[dict]) -> str:
+    """A Markdown table of :func:`comparison_table`'s rows.
+
+    NLLs are printed in nats per image with two decimals; a literature row's
+    source is its ``{cite}`` key, marked "not checked" unless the figure was
+    read in the paper's text.
+    """
+    lines = ["| Model | Test NLL (nats) | k | Stochastic layers | Source |",
+             "| --- | --- | --- | --- | --- |"]
+    for row in rows:
+        if row["source"] == "this book":
+            source = "this book (recorded in the manifest)"
+        else:
+            source = f"{{cite}}`{row['bibtex_key']}`"
+            source += "" if row["checked"] else ", not checked"
+        k = "" if row["k"] is None else str(row["k"])
+        layers = ("" if row["stochastic_layers"] is None
+                  else str(row["stochastic_layers"]))
+        lines.append(f"| {row['model']} | {row['nll']:.2f} | {k} | {layers} "
+                     f"| {source} |")
+    return "\n".join(lines) + "\n"
