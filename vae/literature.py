@@ -118,7 +118,7 @@ ROWS: tuple[LiteratureRow, ...] = (
 
 
 def _burda_figures(manifest: dict) -> dict | None:
-    """The figures recorded at Burda et al.'s protocol (lowest seed), or None."""
+    """The figures recorded at Burda et al.'s protocol, or None."""
     found = []
     for key, figures in manifest.get("evaluations", {}).items():
         if (figures.get("k") == BURDA_K
