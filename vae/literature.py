@@ -113,6 +113,23 @@ ROWS: tuple[LiteratureRow, ...] = (
               "benchmark aggregator https://www.wizwand.com/paper/"
               f"68fa627d1e209131ce9f98cf; {_UNREACHED}"),
     ),
+    LiteratureRow(
+        bibtex_key="tomczak2018vae",
+        model="VAE with a VampPrior (K = 500 pseudo-inputs, as quoted)",
+        nll=85.57,
+        table="Table 1 (as quoted)",
+        binarization=None,
+        k=5000,
+        stochastic_layers=None,
+        checked=False,
+        url=None,
+        note=("quoted as the reference value of Tomczak & Welling's Table 1 "
+              "for 'Binary MNIST', NLL with 5000 importance samples, on the "
+              "pythae reproduction card https://huggingface.co/"
+              "clementchadebec/reproduced_vamp; the card does not say whether "
+              "the digits were binarized dynamically or statically, nor the "
+              f"number of stochastic layers; {_UNREACHED}"),
+    ),
 )
 """The literature's rows; papers whose figures were not found are left out."""
 
