@@ -1,0 +1,113 @@
+"""The literature table: keys exist, shipped rows come from the manifests."""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from vae import literature
+
+ROOT = Path(__file__).resolve().parents[1]
+BIB_KEYS = set(
+    re.findall(
+        r"^@\w+\{([^,\s]+),",
+        (ROOT / "book" / "references.bib").read_text(),
+        flags=re.MULTILINE,
+    )
+)
+
+
+def _burda_nll(manifest):
+    """Each Burda-protocol NLL a manifest records, read independently."""
+    return [
+        figures["nll"]
+        for key, figures in manifest.get("evaluations", {}).items()
+        if key.startswith("k=5000,n=10000,")
+    ]
+
+
+def _shipped_with_burda_nll(checkpoints):
+    names = {}
+    for path in sorted(Path(checkpoints).glob("*/manifest.json")):
+        nlls = _burda_nll(json.loads(path.read_text()))
+        if nlls:
+            names[path.parent.name] = nlls
+    return names
+
+
+@pytest.mark.parametrize(
+    "row", literature.ROWS, ids=lambda r: f"{r.bibtex_key}-{r.model}"
+)
+def test_each_row_cites_a_key_of_references_bib(row):
+    assert row.bibtex_key in BIB_KEYS
+
+
+@pytest.mark.parametrize(
+    "row", literature.ROWS, ids=lambda r: f"{r.bibtex_key}-{r.model}"
+)
+def test_checked_rows_say_where_and_unchecked_rows_say_why(row):
+    if row.checked:
+        assert row.url and row.url.startswith("http") and row.table
+    else:
+        assert row.note.strip()
+    assert row.nll > 0
+
+
+def test_every_shipped_checkpoint_with_a_recorded_nll_appears_and_no_other():
+    expected = _shipped_with_burda_nll(literature.CHECKPOINTS)
+    assert "conv" in expected  # the book's best model carries the figure
+    book = [
+        r for r in literature.comparison_table() if r["source"] == "this book"
+    ]
+    assert sorted(r["model"] for r in book) == sorted(expected)
+    for row in book:
+        assert row["nll"] in expected[row["model"]]
+
+
+def test_a_new_checkpoint_with_a_recorded_nll_appears_without_code_changes(
+    tmp_path,
+):
+    shutil.copy(
+        literature.CHECKPOINTS / "conv" / "manifest.json", tmp_path / "x.json"
+    )
+    manifest = json.loads((tmp_path / "x.json").read_text())
+    manifest["evaluations"] = {
+        "k=5000,n=10000,seed=3": {"k": 5000, "n_images": 10000, "nll": 79.5}
+    }
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "manifest.json").write_text(json.dumps(manifest))
+    manifest["evaluations"] = {
+        "k=100,n=10000,seed=0": {"k": 100, "n_images": 10000, "nll": 70.0}
+    }
+    (tmp_path / "k100only").mkdir()
+    (tmp_path / "k100only" / "manifest.json").write_text(json.dumps(manifest))
+    (tmp_path / "no_manifest").mkdir()
+    book = [
+        r
+        for r in literature.comparison_table(tmp_path)
+        if r["source"] == "this book"
+    ]
+    assert [(r["model"], r["nll"]) for r in book] == [("new", 79.5)]
+
+
+def test_rows_are_sorted_by_nll_and_hold_the_literature():
+    rows = literature.comparison_table()
+    nlls = [r["nll"] for r in rows]
+    assert nlls == sorted(nlls)
+    assert sum(r["source"] == "literature" for r in rows) == len(
+        literature.ROWS
+    )
+
+
+def test_markdown_prints_each_figure_and_its_citation():
+    rows = literature.comparison_table()
+    text = literature.to_markdown(rows)
+    lines = text.strip().splitlines()
+    assert len(lines) == 2 + len(rows)
+    for row, line in zip(rows, lines[2:]):
+        assert f"{row['nll']:.2f}" in line and row["model"] in line
+        if row["source"] == "literature":
+            assert f"{{cite}}`{row['bibtex_key']}`" in line
+            assert ("not checked" in line) == (not row["checked"])
