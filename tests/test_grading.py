@@ -176,6 +176,16 @@ WRONG_ANSWERS = [
      "4 std^2"),
     ("ex04.4", "return 0.5 * ((1 + offset**2) / ratio - 1 + np.log(ratio))", "other way round"),
     ("ex04.4", "return 0.5 * (ratio - 1 - np.log(ratio))", "mean's term"),
+    ("ex01.4", "p = (train.sum(axis=0) + alpha) / (len(train) + alpha)\n"
+               "b = test * np.log2(p) + (1 - test) * np.log2(1 - p)\nreturn float(-np.mean(b.sum(axis=1)))",
+     "adds alpha, not 2 alpha"),
+    ("ex01.4", "p = (test.sum(axis=0) + alpha) / (len(test) + 2 * alpha)\n"
+               "b = test * np.log2(p) + (1 - test) * np.log2(1 - p)\nreturn float(-np.mean(b.sum(axis=1)))",
+     "fitted to the test images"),
+    ("ex05.4", "a = np.asarray(slope, dtype=float)\nm = np.full(a.shape, -0.5)\nfor _ in range(200):\n"
+               "    m = -np.exp(a * m)\nreturn m", "the variance"),
+    ("ex05.4", "a = np.asarray(slope, dtype=float)\nm = np.full(a.shape, -0.5)\nfor _ in range(200):\n"
+               "    m = -np.exp(0.5 * a * m)\nreturn -m", "wrong sign"),
     ("ex05.3", "out = []\nfor step in range(steps):\n"
                "    out.append(float(-tf.reduce_mean(losses.elbo(model, x, seed=seed + step))))\n"
                "return np.array(out)", "never went down"),

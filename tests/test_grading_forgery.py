@@ -305,7 +305,7 @@ def test_printing_passed_and_forging_the_gradebook_earn_nothing(class_run):
 def test_feedback_holds_no_reference_code(class_run):
     code = {line.strip() for e in EXERCISES for line in SOLUTION_ANSWERS[e].splitlines()
             if line.strip().startswith("return ") or " = " in line}
-    assert len(code) > 10
+    assert len(code) >= 8  # the four exercises of FIRST give ten such lines
     for text in class_run["feedback"].values():
         assert not any(line in text for line in code)
 

@@ -182,6 +182,39 @@ Exercise(
     hints={"value": "one number per pair (sum over the last axis)"}).register()
 
 
+def _smoothing_cases(rng):
+    for alpha in (0.1, 1.0):
+        probabilities = rng.uniform(0.02, 0.6, 16)
+        yield {"label": f"with alpha = {alpha:g}", "alpha": alpha,
+               "train": (rng.random((40, 16)) < probabilities).astype(np.float64),
+               "test": (rng.random((10, 16)) < probabilities).astype(np.float64)}
+
+
+def _smoothed_cost(case, fit="train", numerator=1.0, denominator=2.0, log=np.log2):
+    data, alpha = case[fit], case["alpha"]
+    p = (data.sum(axis=0) + numerator * alpha) / (len(data) + denominator * alpha)
+    x = case["test"]
+    return float(-np.mean(np.sum(x * log(p) + (1.0 - x) * log(1.0 - p), axis=1)))
+
+
+Exercise(
+    "ex01.4", "how much smoothing",
+    "checks smoothed_cost_bits(train, test, alpha), the mean cost in bits per test image of the independent-"
+    "pixel model fitted to the training images with counts smoothed as (n_on + alpha) / (n + 2 alpha), on "
+    "fresh random binary images with alpha = 0.1 and 1 (tolerance 1e-6 bits)",
+    cases=_smoothing_cases,
+    probe=lambda answer, c: {"value": answer(c["train"], c["test"], c["alpha"])},
+    reference=lambda c: {"value": _smoothed_cost(c)},
+    mistakes={
+        "the denominator adds alpha, not 2 alpha (each pixel has two values, each gets alpha)":
+            lambda c: {"value": _smoothed_cost(c, denominator=1.0)},
+        "the model was fitted to the test images; fit it to the training images":
+            lambda c: {"value": _smoothed_cost(c, fit="test")},
+        "that is in nats; use log base 2": lambda c: {"value": _smoothed_cost(c, log=np.log)},
+    },
+    atol=1e-6, names={"value": "the cost"}, hints={"value": "a single number: bits per test image"}).register()
+
+
 # -- chapter 2 ---------------------------------------------------------------------------
 def _pca_cases(rng):
     for k in (5, 3):
@@ -706,6 +739,35 @@ Exercise(
     tolerances={"losses": (0.0, 1e-2)}, names={"losses": "the recorded losses"},
     hints={"losses": "one batch-mean loss per step, recorded before the step"},
     implementations=("fit_epochs", "fit")).register()
+
+
+def _lambert_w(y):
+    """The principal branch of Lambert's W for y >= 0 (w e^w = y), by Newton's method."""
+    y = np.asarray(y, dtype=np.float64)
+    w = np.log1p(y)
+    for _ in range(50):
+        w = w - (w * np.exp(w) - y) / (np.exp(w) * (w + 1.0))
+    return w
+
+
+def _crossing_cases(rng):
+    yield {"label": "for 5 slopes", "slope": rng.uniform(0.4, 2.5, 5)}
+
+
+Exercise(
+    "ex05.4", "where the tied head's noise wins",
+    "checks noise_crossing(slope), the negative mean m at which |m| equals the standard deviation "
+    "exp(slope m / 2) of a head that ties log_var = slope * mean, on fresh slopes (tolerance 1e-6)",
+    cases=_crossing_cases,
+    probe=lambda answer, c: {"value": answer(c["slope"])},
+    reference=lambda c: {"value": -2.0 / c["slope"] * _lambert_w(c["slope"] / 2.0)},
+    mistakes={
+        "that is where |m| equals the variance exp(slope m); the standard deviation is exp(slope m / 2)":
+            lambda c: {"value": -1.0 / c["slope"] * _lambert_w(c["slope"])},
+        "that has the wrong sign: the crossing is at a negative mean (for m > 0 the noise always wins)":
+            lambda c: {"value": 2.0 / c["slope"] * _lambert_w(c["slope"] / 2.0)},
+    },
+    atol=1e-6, names={"value": "the crossing"}, hints={"value": "one mean per slope"}).register()
 
 
 # -- chapter 6 ---------------------------------------------------------------------------
