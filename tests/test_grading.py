@@ -24,12 +24,13 @@ import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
 
 from vae import grading
 from vae.cli import main
-from vae.grading import grader, notebooks
+from vae.grading import exercises, grader, notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "vae" / "grading" / "references"
@@ -237,6 +238,23 @@ def test_an_explanation_appears_in_the_feedback_after_grading_and_never_in_the_s
     grading.check("ex02.3", function_from(answer_with("ex02.3", "return 2"), setup_of("ex02.3")))
     out = capsys.readouterr().out
     assert "largest" in out and spec.explanation not in out
+
+
+def test_the_multiple_choice_answer_of_ex02_3_is_what_chapter_2s_stored_table_says():
+    """The table of test errors is a run's output: if a re-execution changes its argmin, this fails."""
+    table = ""
+    for cell in load(ROOT / "chapters" / "02_autoencoders.ipynb")["cells"]:
+        for output in cell.get("outputs", []):
+            text = "".join(output.get("text", ""))
+            if "PCA components to match" in text:
+                table = text
+    rows = [line.split() for line in table.splitlines()[1:] if line.strip()]
+    sizes = [int(row[0]) for row in rows]
+    ratios = [int(row[-1]) / int(row[0]) for row in rows]
+    options = [f"d = {d}" for d in sizes]
+    assert tuple(options) == exercises._TABLE_OPTIONS
+    case = grading.EXERCISES["ex02.3"].make_cases(0)[0]
+    assert grading.EXERCISES["ex02.3"].reference(case)["choice"] == int(np.argmin(ratios))
 
 
 @pytest.mark.parametrize("name", NAMES)

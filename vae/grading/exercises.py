@@ -298,9 +298,9 @@ Exercise(
         "the options are numbered from 0; that index counts from 1": lambda c: {"choice": 5},
     },
     atol=0.0, rtol=0.0, names={"choice": "the option chosen"}, hints={"choice": "return one integer"},
-    explanation="The last column of the table divided by d is about 1.5, 1.75, 2, 1.8 and 1.25 for d = 2 to "
-                "32: up to d = 16 PCA needs roughly twice as many numbers, and at d = 32 the margin narrows "
-                "(the chapter suggests the short training run is part of the reason).").register()
+    explanation="Divide the table's last column by d: up to d = 16 PCA needs roughly twice as many numbers as "
+                "the nonlinear autoencoder, and at d = 32 the ratio is smallest; the chapter says the margin "
+                "narrows there, partly because 5 epochs leave the larger code further from its best.").register()
 
 
 # -- chapter 3 ---------------------------------------------------------------------------
