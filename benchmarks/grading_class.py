@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-NAME = "ex02_from_codes_to_the_elbo"
+NAME = "ex04_the_objective"
 
 
 def _answers(notebook: dict) -> dict:
@@ -62,7 +62,7 @@ def main() -> None:
         gradebook = (Path(temporary) / "graded" / "gradebook.csv").read_text(encoding="utf-8").splitlines()
     jobs = args.jobs or len(os.sched_getaffinity(0))
     totals = sorted({line.rsplit(",", 1)[1] for line in gradebook[1:]})
-    print(f"{args.students} submissions of {NAME} (6 exercises each), {jobs} at a time: {seconds:.1f} s in all, "
+    print(f"{args.students} submissions of {NAME} (4 exercises each), {jobs} at a time: {seconds:.1f} s in all, "
           f"{seconds / args.students:.2f} s per submission (exit status {result.returncode}; totals seen: "
           f"{', '.join(totals)})")
 

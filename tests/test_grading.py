@@ -24,18 +24,19 @@ import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
 
 from vae import grading
 from vae.cli import main
-from vae.grading import grader, notebooks
+from vae.grading import exercises, grader, notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "vae" / "grading" / "references"
 EXERCISE_DIR = ROOT / "chapters" / "exercises"
 NAMES = sorted(path.stem for path in SOLUTIONS.glob("ex*.ipynb"))
-FIRST = "ex02_from_codes_to_the_elbo"  # the notebook the class-folder and cheating tests use
+FIRST = "ex04_the_objective"  # the notebook the class-folder and cheating tests use (ex04.1 ... ex04.4)
 CLASS_TIMEOUT = 10.0  # seconds per cell in the class-folder run (its endless loop costs this much)
 
 
@@ -153,6 +154,47 @@ WRONG_ANSWERS = [
                "return float(distortion), float(rate)", "swapped"),
     ("ex09.1", "return -losses.bernoulli_log_likelihood(x, logits)", "in nats"),
     ("ex09.2", "return -losses.bernoulli_log_likelihood(x, model.decode(z)) / np.log(2.0)", "only the bits of x"),
+    ("ex01.2", "p = np.asarray(p, dtype=float)\nreturn -np.sum(p * np.log(np.where(p > 0, p, 1.0)), axis=-1)",
+     "in nats"),
+    ("ex01.2", "p = np.asarray(p, dtype=float)\nreturn -np.sum(np.log2(np.where(p > 0, p, 1.0)), axis=-1)",
+     "without weighting"),
+    ("ex01.2", "p = np.asarray(p, dtype=float)\nreturn -np.sum(p * np.log2(p), axis=-1)", "0 log 0 is 0"),
+    ("ex01.3", "return -np.sum(q * np.log2(p), axis=-1)", "roles are swapped"),
+    ("ex01.3", "return np.sum(p * np.log2(p / q), axis=-1)", "only the excess"),
+    ("ex01.3", "return -np.sum(p * np.log(q), axis=-1)", "in nats"),
+    ("ex02.2", "s = np.linalg.svd(data, compute_uv=False) ** 2 / len(data)\nreturn s[k:].sum() / data.shape[1]",
+     "not centred"),
+    ("ex02.2", "x = data - data.mean(axis=0)\ns = np.linalg.svd(x, compute_uv=False) ** 2 / len(x)\n"
+               "return s[:k].sum() / data.shape[1]", "variance kept"),
+    ("ex02.2", "x = data - data.mean(axis=0)\ns = np.linalg.eigvalsh(np.cov(x.T))[::-1]\n"
+               "return s[k:].sum() / data.shape[1]", "n - 1"),
+    ("ex02.3", "return 2", "largest"),
+    ("ex02.3", "return 5", "numbered from 0"),
+    ("ex02.3", "return 3", "the option chosen differs"),
+    ("ex03.3", "m, s = np.asarray(mean), np.asarray(std)\n"
+               "return (m**4 / s**2 + 18 * m**2 + 15 * s**2, 4 * s**2 + 4 * m**2)", "second moment"),
+    ("ex03.3", "m, s = np.asarray(mean), np.asarray(std)\nreturn (m**4 / s**2 + 14 * m**2 + 15 * s**2, 2 * s)",
+     "4 std^2"),
+    ("ex04.4", "return 0.5 * ((1 + offset**2) / ratio - 1 + np.log(ratio))", "other way round"),
+    ("ex04.4", "return 0.5 * (ratio - 1 - np.log(ratio))", "mean's term"),
+    ("ex01.4", "p = (train.sum(axis=0) + alpha) / (len(train) + alpha)\n"
+               "b = test * np.log2(p) + (1 - test) * np.log2(1 - p)\nreturn float(-np.mean(b.sum(axis=1)))",
+     "adds alpha, not 2 alpha"),
+    ("ex01.4", "p = (test.sum(axis=0) + alpha) / (len(test) + 2 * alpha)\n"
+               "b = test * np.log2(p) + (1 - test) * np.log2(1 - p)\nreturn float(-np.mean(b.sum(axis=1)))",
+     "fitted to the test images"),
+    ("ex05.4", "a = np.asarray(slope, dtype=float)\nm = np.full(a.shape, -0.5)\nfor _ in range(200):\n"
+               "    m = -np.exp(a * m)\nreturn m", "the variance"),
+    ("ex05.4", "a = np.asarray(slope, dtype=float)\nm = np.full(a.shape, -0.5)\nfor _ in range(200):\n"
+               "    m = -np.exp(0.5 * a * m)\nreturn -m", "wrong sign"),
+    ("ex05.3", "out = []\nfor step in range(steps):\n"
+               "    out.append(float(-tf.reduce_mean(losses.elbo(model, x, seed=seed + step))))\n"
+               "return np.array(out)", "never went down"),
+    ("ex05.3", "out = []\nfor step in range(steps):\n    with tf.GradientTape() as tape:\n"
+               "        loss = -tf.reduce_mean(losses.elbo(model, x, seed=seed + step))\n"
+               "    g = tape.gradient(loss, model.trainable_variables)\n"
+               "    keras.optimizers.Adam(0.01).apply_gradients(zip(g, model.trainable_variables))\n"
+               "    out.append(float(loss))\nreturn np.array(out)", "new optimizer"),
 ]
 
 
@@ -169,6 +211,50 @@ def test_there_are_at_least_twelve_exercises_across_chapters_1_to_9_covering_the
                   "importance-weighted bound", "train step", "bits per dimension", "latent interpolation",
                   "rate-distortion point", "decoder output shape"]:
         assert topic in titles
+
+
+def test_chapters_1_to_5_have_three_graded_exercises_each_in_one_notebook_per_chapter():
+    chapters = {}
+    for exercise in grading.EXERCISES.values():
+        chapters.setdefault(exercise.chapter, []).append(exercise.id)
+    assert all(len(chapters.get(chapter, [])) >= 3 for chapter in range(1, 6)), chapters
+    assert sum(len(chapters[chapter]) for chapter in range(1, 6)) >= 15
+    for name in NAMES:
+        if int(name[2:4]) <= 5:
+            assert {e[2:4] for e in answer_cells(load(SOLUTIONS / f"{name}.ipynb"))} == {name[2:4]}, name
+
+
+def test_an_explanation_appears_in_the_feedback_after_grading_and_never_in_the_self_check(capsys):
+    from vae.grading import reports
+
+    spec = grading.EXERCISES["ex02.3"]
+    assert spec.explanation
+    for passed in (True, False):
+        result = grading.SubmissionResult(Path("alice/ex02_autoencoders.ipynb"), None, (
+            grading.ExerciseResult("ex02.3", spec.title, passed, "" if passed else "wrong: d = 8"),
+            grading.ExerciseResult("ex02.1", "pca reconstruction", True)))
+        text = reports._feedback_text("alice", [result])
+        assert f"Explanation: {spec.explanation}" in text and text.count("Explanation:") == 1
+    grading.check("ex02.3", function_from(answer_with("ex02.3", "return 2"), setup_of("ex02.3")))
+    out = capsys.readouterr().out
+    assert "largest" in out and spec.explanation not in out
+
+
+def test_the_multiple_choice_answer_of_ex02_3_is_what_chapter_2s_stored_table_says():
+    """The table of test errors is a run's output: if a re-execution changes its argmin, this fails."""
+    table = ""
+    for cell in load(ROOT / "chapters" / "02_autoencoders.ipynb")["cells"]:
+        for output in cell.get("outputs", []):
+            text = "".join(output.get("text", ""))
+            if "PCA components to match" in text:
+                table = text
+    rows = [line.split() for line in table.splitlines()[1:] if line.strip()]
+    sizes = [int(row[0]) for row in rows]
+    ratios = [int(row[-1]) / int(row[0]) for row in rows]
+    options = [f"d = {d}" for d in sizes]
+    assert tuple(options) == exercises._TABLE_OPTIONS
+    case = grading.EXERCISES["ex02.3"].make_cases(0)[0]
+    assert grading.EXERCISES["ex02.3"].reference(case)["choice"] == int(np.argmin(ratios))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -296,7 +382,7 @@ def test_a_stub_keeps_comments_and_imports_and_refuses_other_statements():
                                     "def f(x):\n    !rm -rf ~\n", "%%bash\necho hi\n",
                                     # reading the solutions from the shipped reference notebook
                                     "import vae\nopen(vae.__file__.replace('__init__.py', "
-                                    "'grading/references/ex02_from_codes_to_the_elbo.ipynb')).read()\n"])
+                                    "'grading/references/ex04_the_objective.ipynb')).read()\n"])
 def test_an_answer_that_reaches_for_the_grader_is_withheld(answer):
     assert "may not touch" in notebooks._tampering(answer) or "shell command" in notebooks._tampering(answer)
 
@@ -413,13 +499,10 @@ def solution_results():
     return {name: grading.grade_submission(SOLUTIONS / f"{name}.ipynb") for name in NAMES if name != FIRST}
 
 
-BOB = {  # three typical wrong answers, an endless loop and one exercise left blank
-    "ex02.1": "total = 0\nwhile total >= 0:  # never ends\n    total += 1\nreturn images",
-    "ex03.1": "return mean + tf.exp(log_var) * eps",
-    "ex03.2": grading.STUB_LINE,
-    "ex04.1": "per_pixel = -x * tf.nn.softplus(-logits) - (1.0 - x) * tf.nn.softplus(logits)\n"
-              "return tf.reduce_sum(per_pixel, axis=0)",
+BOB = {  # an endless loop, a typical wrong answer and one exercise left blank; ex04.3 is right
+    "ex04.1": "total = 0\nwhile total >= 0:  # never ends\n    total += 1\nreturn logits",
     "ex04.2": "return -0.5 * tf.reduce_sum(tf.exp(log_var) + tf.square(mean) - 1.0 - log_var, axis=-1)",
+    "ex04.4": grading.STUB_LINE,
 }
 
 
@@ -479,18 +562,16 @@ def test_the_csv_of_a_class_folder_says_who_passed_and_who_did_not(class_run):
 
 def test_typical_wrong_answers_fail_in_the_grader_with_their_reasons(class_run):
     bob = rows_of(class_run, "bob")
-    assert "scaled by the variance" in bob["ex03.1"]["reason"]
-    assert "summed over the batch axis" in bob["ex04.1"]["reason"]
     assert "wrong sign" in bob["ex04.2"]["reason"]
-    assert "NotImplementedError" in bob["ex03.2"]["reason"]
+    assert "NotImplementedError" in bob["ex04.4"]["reason"]
     assert bob["ex04.3"]["result"] == "pass"  # one wrong answer does not fail the others
 
 
 def test_an_endless_loop_stops_at_the_timeout_fails_and_the_later_exercises_are_still_graded(class_run):
     bob = rows_of(class_run, "bob")
-    assert bob["ex02.1"]["result"] == "fail"
-    assert f"stopped after {CLASS_TIMEOUT:g} s" in bob["ex02.1"]["reason"]
-    assert "scaled by the variance" in bob["ex03.1"]["reason"]  # graded after the timeout
+    assert bob["ex04.1"]["result"] == "fail"
+    assert f"stopped after {CLASS_TIMEOUT:g} s" in bob["ex04.1"]["reason"]
+    assert "wrong sign" in bob["ex04.2"]["reason"]  # graded after the timeout
     assert bob["ex04.3"]["result"] == "pass"
     assert class_run["seconds"] < 600
 
@@ -510,10 +591,10 @@ def test_editing_the_check_cells_and_their_outputs_does_not_fool_the_grader(clas
 
 def test_the_class_run_prints_a_table_per_submission_and_writes_a_junit_report(class_run):
     out = class_run["out"]
-    assert "ex04.2 kl divergence" in out and "FAIL" in out and "6 of 6 exercises passed" in out
+    assert "ex04.2 kl divergence" in out and "FAIL" in out and "4 of 4 exercises passed" in out
     assert "Traceback" not in out + class_run["err"]
     suites = ElementTree.parse(class_run["junit"]).getroot().findall("testsuite")
-    assert [len(suite.findall("testcase")) for suite in suites] == [6, 6]
+    assert [len(suite.findall("testcase")) for suite in suites] == [4, 4]
     assert [int(suite.get("failures")) for suite in suites] == [0, len(BOB)]
 
 

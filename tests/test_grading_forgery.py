@@ -24,7 +24,7 @@ from tests.test_grading import (EXERCISE_DIR, FIRST, SOLUTION_ANSWERS, SOLUTIONS
 from vae import grading
 from vae.grading import records
 
-EXERCISES = list(answer_cells(blank_of(FIRST)))  # ex02.1 ... ex04.3
+EXERCISES = list(answer_cells(blank_of(FIRST)))  # ex04.1 ... ex04.4
 SOLVED = {e: SOLUTION_ANSWERS[e] for e in EXERCISES}
 WRONG_KL = answer_with("ex04.2", "return tf.reduce_sum(tf.exp(log_var) + tf.square(mean) - 1.0 - log_var, axis=-1)")
 BLANK = {e: answer_with(e, grading.STUB_LINE) for e in EXERCISES}
@@ -63,14 +63,22 @@ _task = _j.load(open(_o.environ["VAE_GRAD" + "ING_TASK"]))
 _dir = _task["records"]
 _rec = getattr(_v, "gra" + "ding")
 _specs = getattr(_rec, "EXER" + "CISES")
-open(_o.path.join(_dir, "ex02.1.npz"), "wb").write(b"PK not a record")           # malformed
-_rec.records._write_record(_o.path.join(_dir, "ex03.1.npz"), "ex03.1", "0" * 32, [], [])    # another run's nonce
-_cases = _specs["ex03.2"].make_cases(12345)                                # other inputs
-_rec.records._write_record(_o.path.join(_dir, "ex03.2.npz"), "ex03.2", _task["nonce"],
-                  [_rec.records._case_digest(c) for c in _cases], [{"traced": 1.0} for c in _cases])
-_o.remove(_o.path.join(_dir, "ex04.1.npz"))                                        # a deleted record
+open(_o.path.join(_dir, "ex04.1.npz"), "wb").write(b"PK not a record")           # malformed
+_rec.records._write_record(_o.path.join(_dir, "ex04.2.npz"), "ex04.2", "0" * 32, [], [])    # another run's nonce
+_cases = _specs["ex04.3"].make_cases(12345)                                # other inputs
+_rec.records._write_record(_o.path.join(_dir, "ex04.3.npz"), "ex04.3", _task["nonce"],
+                  [_rec.records._case_digest(c) for c in _cases], [{"value": 0.0} for c in _cases])
 _n.savez(_o.path.join(_dir, "big.npz"), x=_n.zeros(1))
-_spec = _specs["ex04.2"]                                                   # the full forgery:
+'''
+
+DELETE_AND_RECOMPUTE_RECORDS = '''
+import json as _j, os as _o
+import vae as _v
+_task = _j.load(open(_o.environ["VAE_GRAD" + "ING_TASK"]))
+_dir = _task["records"]
+_rec = getattr(_v, "gra" + "ding")
+_o.remove(_o.path.join(_dir, "ex04.1.npz"))                                        # a deleted record
+_spec = getattr(_rec, "EXER" + "CISES")["ex04.2"]                          # the full forgery:
 _cases = _spec.make_cases(_task["seed"])                                           # the package's own reference
 _rec.records._write_record(_o.path.join(_dir, "ex04.2.npz"), "ex04.2", _task["nonce"],
                   [_rec.records._case_digest(c) for c in _cases], [_spec.reference(c) for c in _cases])
@@ -89,16 +97,19 @@ def _with_attack(exercise: str, code: str, body: str | None = None) -> str:
 
 
 ATTACKS = {
-    # ex02.1's answer rebinds vae.grading.check and judge in the kernel: no record is written after it
-    "rebind": submission({"ex02.1": _with_attack("ex02.1", REBIND_CHECKS)}),
-    # ex03.1's answer changes the cases of ex04.2 in the kernel to easy ones; its KL is wrong
-    "cases": submission({"ex03.1": _with_attack("ex03.1", CHANGE_CASES), "ex04.2": WRONG_KL}),
-    # ex03.1's answer makes NumPy's comparisons always true; the KL is wrong
-    "numpy": submission({"ex03.1": _with_attack("ex03.1", MONKEYPATCH_NUMPY), "ex04.2": WRONG_KL}),
-    # ex04.3's answer (the last) forges or deletes the records of the five exercises before it, all blank
-    "records": submission({**{e: BLANK[e] for e in EXERCISES[:5]}, "ex04.3": _with_attack("ex04.3", FORGE_RECORDS)}),
-    # ex04.3's answer replaces ex04.2's record with one of 40 MB
-    "oversized": submission({"ex04.3": _with_attack("ex04.3", OVERSIZED_RECORD)}),
+    # ex04.1's answer rebinds vae.grading.check and judge in the kernel: no record is written after it
+    "rebind": submission({"ex04.1": _with_attack("ex04.1", REBIND_CHECKS)}),
+    # ex04.1's answer changes the cases of ex04.2 in the kernel to easy ones; its KL is wrong
+    "cases": submission({"ex04.1": _with_attack("ex04.1", CHANGE_CASES), "ex04.2": WRONG_KL}),
+    # ex04.1's answer makes NumPy's comparisons always true; the KL is wrong
+    "numpy": submission({"ex04.1": _with_attack("ex04.1", MONKEYPATCH_NUMPY), "ex04.2": WRONG_KL}),
+    # ex04.4's answer (the last) forges the records of the three exercises before it, all blank
+    "records": submission({**{e: BLANK[e] for e in EXERCISES[:3]}, "ex04.4": _with_attack("ex04.4", FORGE_RECORDS)}),
+    # ex04.4's answer deletes ex04.1's record and writes ex04.2's from the package's reference; both blank
+    "recomputed": submission({**{e: BLANK[e] for e in EXERCISES[:2]},
+                              "ex04.4": _with_attack("ex04.4", DELETE_AND_RECOMPUTE_RECORDS)}),
+    # ex04.4's answer replaces ex04.2's record with one of 40 MB
+    "oversized": submission({"ex04.4": _with_attack("ex04.4", OVERSIZED_RECORD)}),
     # ex04.2 answered with the package's own function: no credit, and the feedback says so
     "package": submission({"ex04.2": answer_with("ex04.2", "return losses.kl_standard_normal(mean, log_var)")}),
 }
@@ -127,23 +138,23 @@ def test_changing_the_cases_in_the_kernel_gives_a_record_for_other_inputs(attack
 def test_monkeypatching_numpy_in_the_kernel_does_not_reach_the_grader(attacked):
     verdicts = attacked["numpy"]
     assert not verdicts["ex04.2"].passed and "factor 1/2 is missing" in verdicts["ex04.2"].reason
-    assert verdicts["ex02.1"].passed and verdicts["ex04.3"].passed
+    assert verdicts["ex04.1"].passed and verdicts["ex04.3"].passed
 
 
 def test_forged_stale_other_and_deleted_records_fail_with_their_reasons(attacked):
     verdicts = attacked["records"]
-    assert "malformed" in verdicts["ex02.1"].reason
-    assert "not written during this grading run" in verdicts["ex03.1"].reason
-    assert "other inputs" in verdicts["ex03.2"].reason
-    assert "no record" in verdicts["ex04.1"].reason
-    assert not any(verdicts[e].passed for e in ("ex02.1", "ex03.1", "ex03.2", "ex04.1"))
+    assert "malformed" in verdicts["ex04.1"].reason
+    assert "not written during this grading run" in verdicts["ex04.2"].reason
+    assert "other inputs" in verdicts["ex04.3"].reason
+    assert not any(verdicts[e].passed for e in ("ex04.1", "ex04.2", "ex04.3"))
+    assert "no record" in attacked["recomputed"]["ex04.1"].reason and not attacked["recomputed"]["ex04.1"].passed
 
 
 def test_a_record_recomputed_with_the_packages_reference_in_the_kernel_is_the_documented_limit(attacked):
     # The kernel holds the package, the seed and the nonce: a submission that sets out to compute the
     # reference there and write it as its record gets the outputs right. The grader cannot tell who
     # computed correct numbers; vae.grading's docstring and book/instructors.md say so.
-    assert attacked["records"]["ex04.2"].passed
+    assert attacked["recomputed"]["ex04.2"].passed
 
 
 def test_an_oversized_record_is_refused_without_being_read(attacked):
@@ -203,8 +214,10 @@ def test_fresh_seeds_give_fresh_inputs_and_the_same_seed_the_same_inputs():
 
 # -- a class at once, from the command line ------------------------------------------------------------
 CLASS_TIMEOUT = 10.0
+BATCH_AXIS_BODY = ("per_pixel = -x * tf.nn.softplus(-logits) - (1.0 - x) * tf.nn.softplus(logits)\n"
+                   "return tf.reduce_sum(per_pixel, axis=0)")
 SOLVED_BODY_KL = "return 0.5 * tf.reduce_sum(tf.exp(log_var) + tf.square(mean) - 1.0 - log_var, axis=-1)"
-OUT_OF_MEMORY = answer_with("ex02.1", "blocks = []\nwhile True:\n    blocks.append(np.ones(2**27))\nreturn images")
+OUT_OF_MEMORY = answer_with("ex04.1", "blocks = []\nwhile True:\n    blocks.append(np.ones(2**27))\nreturn logits")
 
 
 def class_folder(folder: Path, out: Path) -> dict:
@@ -214,14 +227,14 @@ def class_folder(folder: Path, out: Path) -> dict:
     students = {
         "alice": submission({}),                                                     # good
         "bob": submission({"ex04.2": WRONG_KL,                                       # wrong answers
-                           "ex03.1": answer_with("ex03.1", "return mean + tf.exp(log_var) * eps")}),
-        "carol": submission({"ex03.1": answer_with("ex03.1", "while True:\n    pass")}),   # hangs
-        "dave": submission({"ex03.2": SOLVED["ex03.2"] + "\n\nimport os\nos._exit(1)\n"}),  # kills its kernel
-        "erin": submission({"ex02.1": OUT_OF_MEMORY,                                  # out of memory, raises
-                            "ex04.1": answer_with("ex04.1", "raise ValueError('oops')")}),
+                           "ex04.1": answer_with("ex04.1", BATCH_AXIS_BODY)}),
+        "carol": submission({"ex04.1": answer_with("ex04.1", "while True:\n    pass")}),   # hangs
+        "dave": submission({"ex04.2": SOLVED["ex04.2"] + "\n\nimport os\nos._exit(1)\n"}),  # kills its kernel
+        "erin": submission({"ex04.1": OUT_OF_MEMORY,                                  # out of memory, raises
+                            "ex04.3": answer_with("ex04.3", "raise ValueError('oops')")}),
         "frank": submission({"ex04.1": SOLVED["ex04.1"] + "\n\nprint('x' * 3 * 2**20)\n",   # prints megabytes
                              "ex04.2": answer_with("ex04.2", "print('y' * 2 * 2**20)\n" + SOLVED_BODY_KL)}),
-        "mallory": with_answers(blank_of(FIRST), {"ex02.1": BLANK["ex02.1"] + "\n\n" + forged_gradebook}),
+        "mallory": with_answers(blank_of(FIRST), {"ex04.1": BLANK["ex04.1"] + "\n\n" + forged_gradebook}),
     }
     for name, notebook in students.items():
         write(notebook, folder / name / f"{FIRST}.ipynb")
@@ -258,24 +271,24 @@ def test_the_gradebook_has_one_row_per_student_one_column_per_exercise_and_a_tot
 
 def test_good_and_bad_students_get_the_right_marks(class_run):
     assert set(marks(class_run, "alice").values()) == {1}
-    assert marks(class_run, "bob") == {**dict.fromkeys(EXERCISES, 1), "ex04.2": 0, "ex03.1": 0}
+    assert marks(class_run, "bob") == {**dict.fromkeys(EXERCISES, 1), "ex04.2": 0, "ex04.1": 0}
     assert "factor 1/2 is missing" in class_run["feedback"]["bob"]
-    assert "scaled by the variance" in class_run["feedback"]["bob"]
+    assert "summed over the batch axis" in class_run["feedback"]["bob"]
 
 
 def test_a_hanging_answer_fails_alone_after_the_timeout(class_run):
-    assert marks(class_run, "carol") == {**dict.fromkeys(EXERCISES, 1), "ex03.1": 0}
+    assert marks(class_run, "carol") == {**dict.fromkeys(EXERCISES, 1), "ex04.1": 0}
     assert f"stopped after {CLASS_TIMEOUT:g} s" in class_run["feedback"]["carol"]
 
 
 def test_a_killed_kernel_fails_the_exercises_it_did_not_reach_and_no_other_students(class_run):
     dave = marks(class_run, "dave")
-    assert dave["ex02.1"] == dave["ex03.1"] == 1
-    assert dave["ex04.1"] == dave["ex04.2"] == dave["ex04.3"] == 0
+    assert dave["ex04.1"] == 1
+    assert dave["ex04.3"] == dave["ex04.4"] == 0
 
 
 def test_out_of_memory_and_exceptions_fail_their_own_exercises(class_run):
-    assert marks(class_run, "erin") == {**dict.fromkeys(EXERCISES, 1), "ex02.1": 0, "ex04.1": 0}
+    assert marks(class_run, "erin") == {**dict.fromkeys(EXERCISES, 1), "ex04.1": 0, "ex04.3": 0}
     assert "MemoryError" in class_run["feedback"]["erin"] and "ValueError: oops" in class_run["feedback"]["erin"]
 
 
@@ -292,7 +305,7 @@ def test_printing_passed_and_forging_the_gradebook_earn_nothing(class_run):
 def test_feedback_holds_no_reference_code(class_run):
     code = {line.strip() for e in EXERCISES for line in SOLUTION_ANSWERS[e].splitlines()
             if line.strip().startswith("return ") or " = " in line}
-    assert len(code) > 10
+    assert len(code) >= 8  # the four exercises of FIRST give ten such lines
     for text in class_run["feedback"].values():
         assert not any(line in text for line in code)
 

@@ -120,7 +120,7 @@ def test_the_installed_wheel_grades_a_solution_notebook(venv313, outside):
     references = Path(run([str(venv313), "-c", "import vae.grading as g; print(g.REFERENCE_DIR)"],
                           cwd=outside).stdout.strip())
     assert str(ROOT) not in str(references)
-    submission = outside / "alice" / "ex02_from_codes_to_the_elbo.ipynb"
+    submission = outside / "alice" / "ex04_the_objective.ipynb"
     submission.parent.mkdir()
     shutil.copy2(references / submission.name, submission)
     result = run([str(venv313), "-m", "vae", "grade", str(submission)], cwd=outside)

@@ -78,8 +78,10 @@ in a module imported by this package (today :mod:`~vae.grading.exercises`):
   common mistake gives on the same case; a mistake may give only some keys.
 - ``atol``/``rtol`` or per-key ``tolerances``; optional ``summary(case,
   outputs)`` (statistics of random draws, computed in the grader), ``names``
-  and ``hints`` for messages, and ``implementations`` (the package's names
-  for the function asked for).
+  and ``hints`` for messages, ``implementations`` (the package's names
+  for the function asked for) and ``explanation`` (why the answer is what it
+  is: written after the verdict in the grader's feedback, never printed by
+  the self-check; ``ex02.3``, a multiple-choice question, has one).
 
 Kinds that fit: a function the learner re-implements; a derivation entered
 as a function (``ex01.1``: the KL between two Gaussians, checked on fresh
@@ -87,7 +89,7 @@ means and variances) or as a number (a probe that returns the answer's
 number, a reference that computes it from the case); a small experiment (the
 probe trains a tiny model from the case's seed for a few steps and returns a
 quantity; ``tolerances`` bound it); a multiple-choice answer (the probe
-returns the index chosen). Then add the answer and check cells to a
+returns the index chosen; each wrong option worth naming is a mistake). Then add the answer and check cells to a
 reference notebook under ``vae/grading/references/``, execute it, write the
 blank with :func:`blank_exercise`, and add a wrong answer per mistake to the
 tests: ``tests/test_grading_forgery.py`` already checks that every registered

@@ -60,6 +60,9 @@ class Exercise:
         implementations: the package's own names for the function asked for
             (``"kl_standard_normal"``); an answer whose source uses one of
             them earns no credit.
+        explanation: why the answer is what it is (a multiple-choice
+            question's reasoning); shown only in the feedback the grader
+            writes, never by the self-check in the learner's notebook.
 
     Introduced in chapter 2, whose exercises are the first graded ones.
     """
@@ -78,6 +81,7 @@ class Exercise:
     names: dict = dataclasses.field(default_factory=dict)
     hints: dict = dataclasses.field(default_factory=dict)
     implementations: tuple = ()
+    explanation: str = ""
 
     @property
     def chapter(self) -> int:

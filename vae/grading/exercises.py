@@ -110,6 +110,111 @@ Exercise(
     implementations=("kl_standard_normal", "kl_monte_carlo", "kl_divergence")).register()
 
 
+def _distributions(rng, shape, zeros: bool):
+    """Random probability vectors along the last axis; with ``zeros``, some entries are exactly 0."""
+    weights = rng.gamma(0.7, 1.0, shape)
+    if zeros:
+        weights[..., 1] = 0.0
+        weights[..., -1] = 0.0
+    return weights / weights.sum(axis=-1, keepdims=True)
+
+
+def _entropy_bits(p, log=np.log2):
+    p = np.asarray(p, dtype=np.float64)
+    safe = np.where(p > 0.0, p, 1.0)
+    return -np.sum(np.where(p > 0.0, p * log(safe), 0.0), axis=-1)
+
+
+def _entropy_cases(rng):
+    yield {"label": "for 4 distributions over 8 symbols", "p": _distributions(rng, (4, 8), zeros=True)}
+    yield {"label": "for one distribution over 5 symbols", "p": _distributions(rng, (5,), zeros=True)}
+
+
+Exercise(
+    "ex01.2", "entropy in bits",
+    "checks entropy_bits(p), the entropy -sum p log2 p of each distribution along the last axis, on fresh "
+    "random distributions that hold zero probabilities (0 log 0 = 0; tolerance 1e-6 bits)",
+    cases=_entropy_cases,
+    probe=lambda answer, case: {"value": answer(case["p"])},
+    reference=lambda case: {"value": _entropy_bits(case["p"])},
+    mistakes={
+        "that is in nats (natural logarithm); a bit is ln 2 nats, so use log base 2":
+            lambda c: {"value": _entropy_bits(c["p"], np.log)},
+        "the code lengths -log2 p are summed without weighting each by its probability p":
+            lambda c: {"value": -np.sum(np.where(c["p"] > 0, np.log2(np.where(c["p"] > 0, c["p"], 1.0)), 0.0),
+                                        axis=-1)},
+        "the entropy is averaged over the symbols; it is a sum": lambda c: {"value": _entropy_bits(c["p"])
+                                                                            / c["p"].shape[-1]},
+    },
+    atol=1e-6, names={"value": "the entropy"},
+    hints={"value": "one entropy per distribution (sum over the last axis)",
+           "value!finite": "0 log 0 is 0: leave out the zero probabilities (np.where) before taking the log"},
+    implementations=("entropy",)).register()
+
+
+def _coding_cases(rng):
+    yield {"label": "for 3 pairs of distributions over 6 symbols", "p": _distributions(rng, (3, 6), zeros=False),
+           "q": _distributions(rng, (3, 6), zeros=False)}
+    p = np.full(4, 0.25)
+    yield {"label": "when the model is right (q = p)", "p": p, "q": p.copy()}
+
+
+def _cross_entropy_bits(p, q, log=np.log2):
+    return -np.sum(np.asarray(p) * log(np.asarray(q)), axis=-1)
+
+
+Exercise(
+    "ex01.3", "coding with the wrong model",
+    "checks cross_entropy_bits(p, q), the expected code length in bits per symbol of data drawn from p "
+    "coded with the ideal code for q, -sum p log2 q, on fresh random pairs of distributions and on q = p "
+    "(tolerance 1e-6 bits)",
+    cases=_coding_cases,
+    probe=lambda answer, case: {"value": answer(case["p"], case["q"])},
+    reference=lambda c: {"value": _cross_entropy_bits(c["p"], c["q"])},
+    mistakes={
+        "the roles are swapped: the data come from p, the code lengths -log2 q from the model q":
+            lambda c: {"value": _cross_entropy_bits(c["q"], c["p"])},
+        "that is only the excess KL(p || q) = H(p, q) - H(p); the cost also includes the H(p) bits "
+        "no code can avoid": lambda c: {"value": _cross_entropy_bits(c["p"], c["q"]) - _entropy_bits(c["p"])},
+        "that is in nats; use log base 2": lambda c: {"value": _cross_entropy_bits(c["p"], c["q"], np.log)},
+    },
+    atol=1e-6, names={"value": "the expected code length"},
+    hints={"value": "one number per pair (sum over the last axis)"}).register()
+
+
+def _smoothing_cases(rng):
+    for alpha in (0.1, 1.0):
+        probabilities = rng.uniform(0.02, 0.6, 16)
+        yield {"label": f"with alpha = {alpha:g}", "alpha": alpha,
+               "train": (rng.random((40, 16)) < probabilities).astype(np.float64),
+               "test": (rng.random((10, 16)) < probabilities).astype(np.float64)}
+
+
+def _smoothed_cost(case, fit="train", numerator=1.0, denominator=2.0, log=np.log2):
+    data, alpha = case[fit], case["alpha"]
+    p = (data.sum(axis=0) + numerator * alpha) / (len(data) + denominator * alpha)
+    x = case["test"]
+    return float(-np.mean(np.sum(x * log(p) + (1.0 - x) * log(1.0 - p), axis=1)))
+
+
+Exercise(
+    "ex01.4", "how much smoothing",
+    "checks smoothed_cost_bits(train, test, alpha), the mean cost in bits per test image of the independent-"
+    "pixel model fitted to the training images with counts smoothed as (n_on + alpha) / (n + 2 alpha), on "
+    "fresh random binary images with alpha = 0.1 and 1 (tolerance 1e-6 bits)",
+    cases=_smoothing_cases,
+    probe=lambda answer, c: {"value": answer(c["train"], c["test"], c["alpha"])},
+    reference=lambda c: {"value": _smoothed_cost(c)},
+    mistakes={
+        "the denominator adds alpha, not 2 alpha (each pixel has two values, each gets alpha)":
+            lambda c: {"value": _smoothed_cost(c, denominator=1.0)},
+        "the model was fitted to the test images; fit it to the training images":
+            lambda c: {"value": _smoothed_cost(c, fit="test")},
+        "that is in nats; use log base 2": lambda c: {"value": _smoothed_cost(c, log=np.log)},
+    },
+    atol=1e-6, names={"value": "the cost"}, hints={"value": "a single number: bits per test image"}).register()
+
+
 # -- chapter 2 ---------------------------------------------------------------------------
 def _pca_cases(rng):
     for k in (5, 3):
@@ -136,6 +241,66 @@ Exercise(
               "the images were not centred before the projection": lambda c: {"value": _pca(c, centre=False)}},
     atol=1e-4, names={"value": "the reconstruction"},
     hints={"value": "reshape the rows back into (n, 28, 28, 1) images"}, implementations=("PCA",)).register()
+
+
+def _pca_error_cases(rng):
+    scales = np.linspace(3.0, 0.2, 20)
+    data = rng.normal(0.0, 1.0, (60, 20)) * scales @ np.linalg.qr(rng.normal(size=(20, 20)))[0] + rng.normal(
+        0.0, 2.0, 20)
+    for k in (3, 8):
+        yield {"label": f"with k = {k}", "data": data, "k": k}
+
+
+def _pca_error(case, centre: bool = True, kept: bool = False, denominator: int = 0):
+    data = np.asarray(case["data"], dtype=np.float64)
+    rows = data - data.mean(axis=0) if centre else data
+    values = np.sort(np.linalg.svd(rows, compute_uv=False) ** 2)[::-1] / (len(rows) - denominator)
+    k = case["k"]
+    return (values[:k] if kept else values[k:]).sum() / data.shape[1]
+
+
+Exercise(
+    "ex02.2", "pca reconstruction error",
+    "checks pca_error(data, k), the mean squared error per entry of the best rank-k linear reconstruction "
+    "of the centred rows, on a fresh random 60x20 data set with k = 3 and k = 8 (it equals the sum of "
+    "the discarded eigenvalues of the covariance divided by the dimension; relative tolerance 1e-4)",
+    cases=_pca_error_cases,
+    probe=lambda answer, c: {"value": answer(c["data"], c["k"])},
+    reference=lambda c: {"value": _pca_error(c)},
+    mistakes={
+        "the rows were not centred: PCA's directions are those of the centred data":
+            lambda c: {"value": _pca_error(c, centre=False)},
+        "that is the variance kept by the first k directions; the error is the variance left out":
+            lambda c: {"value": _pca_error(c, kept=True)},
+        "that divides by n - 1 (np.cov); the mean squared error is a mean over the n rows":
+            lambda c: {"value": _pca_error(c, denominator=1)},
+    },
+    atol=0.0, rtol=1e-4, names={"value": "the mean squared error"}, hints={"value": "a single number"},
+    implementations=("PCA",)).register()
+
+
+_TABLE_OPTIONS = ("d = 2", "d = 4", "d = 8", "d = 16", "d = 32")
+
+
+Exercise(
+    "ex02.3", "reading the table of test errors",
+    "checks the answer to a multiple-choice question on chapter 2's table of test errors: the index (from 0) "
+    "of the code size d at which the nonlinear autoencoder's advantage over PCA, counted as PCA components "
+    "per code number, is smallest",
+    cases=lambda rng: [{"label": "the question", "options": len(_TABLE_OPTIONS)}],
+    probe=lambda answer, case: {"choice": answer()},
+    reference=lambda case: {"choice": 4},
+    mistakes={
+        "d = 8 is where the advantage is largest (PCA needs twice as many numbers), not smallest":
+            lambda c: {"choice": 2},
+        "d = 2 has the smallest gap in squared error, not the smallest ratio of components to d; "
+        "compare the last column with d": lambda c: {"choice": 0},
+        "the options are numbered from 0; that index counts from 1": lambda c: {"choice": 5},
+    },
+    atol=0.0, rtol=0.0, names={"choice": "the option chosen"}, hints={"choice": "return one integer"},
+    explanation="Divide the table's last column by d: up to d = 16 PCA needs roughly twice as many numbers as "
+                "the nonlinear autoencoder, and at d = 32 the ratio is smallest; the chapter says the margin "
+                "narrows there, partly because 5 epochs leave the larger code further from its best.").register()
 
 
 # -- chapter 3 ---------------------------------------------------------------------------
@@ -247,6 +412,51 @@ Exercise(
     implementations=("reparameterize",)).register()
 
 
+def _estimator_cases(rng):
+    yield {"label": "for 6 Gaussians", "mean": rng.uniform(-2.0, 2.0, 6), "std": rng.uniform(0.5, 2.0, 6)}
+
+
+def _score_variance(mu, s, a=None, second_moment=False):
+    """Per-draw variance (or second moment) of g = a f(z) (z - mu), f(z) = z^2, z ~ N(mu, s^2); a = 1/s^2 by default.
+
+    With z = mu + s eps: E[g^2] = a^2 s^2 (mu^4 + 18 mu^2 s^2 + 15 s^4) and E[g] = 2 a mu s^2.
+    """
+    a = 1.0 / s ** 2 if a is None else a
+    moment = a ** 2 * s ** 2 * (mu ** 4 + 18.0 * mu ** 2 * s ** 2 + 15.0 * s ** 4)
+    return moment if second_moment else moment - (2.0 * a * mu * s ** 2) ** 2
+
+
+def _variances(case, second_moment=False, reparam=None):
+    mu, s = case["mean"], case["std"]
+    reparam = 4.0 * s ** 2 + (4.0 * mu ** 2 if second_moment else 0.0) if reparam is None else reparam
+    return {"score": _score_variance(mu, s, second_moment=second_moment), "reparam": reparam}
+
+
+def _probe_variances(answer, case):
+    score, reparam = answer(case["mean"], case["std"])
+    return {"score": score, "reparam": reparam}
+
+
+Exercise(
+    "ex03.3", "variance of two gradient estimators",
+    "checks estimator_variances(mean, std), the single-draw variances of the score-function estimator "
+    "f(z) (z - mean) / std^2 and of the reparameterization estimator f'(mean + std eps) of "
+    "d/dmean E[z^2], z ~ N(mean, std^2), in closed form, on 6 fresh means and standard deviations "
+    "(relative tolerance 1e-6)",
+    cases=_estimator_cases, probe=_probe_variances,
+    reference=_variances,
+    mistakes={
+        "that is the second moment E[g^2]; the variance subtracts the squared mean (2 mean)^2":
+            lambda c: _variances(c, second_moment=True),
+        "the score of N(mean, std^2) with respect to the mean is (z - mean) / std^2, not z - mean":
+            lambda c: {"score": _score_variance(c["mean"], c["std"], a=1.0)},
+        "the reparameterization variance is 4 std^2: the estimator 2 (mean + std eps) has the spread of "
+        "2 std eps": lambda c: {"reparam": 2.0 * c["std"]},
+    },
+    atol=0.0, rtol=1e-6, names={"score": "the score-function variance", "reparam": "the reparameterization variance"},
+    hints={"score": "one variance per Gaussian", "reparam": "one variance per Gaussian"}).register()
+
+
 # -- chapter 4 ---------------------------------------------------------------------------
 def _bernoulli_cases(rng):
     x = _binary_images(rng, 3)
@@ -348,6 +558,33 @@ Exercise(
     implementations=("elbo", "elbo_terms", "compute_losses")).register()
 
 
+def _gap_cases(rng):
+    yield {"label": "for 6 approximations", "offset": rng.normal(0.0, 1.5, 6), "ratio": rng.uniform(0.2, 4.0, 6)}
+    yield {"label": "with the mean right", "offset": np.zeros(3), "ratio": np.array([0.5, 1.0, 2.0])}
+
+
+def _gap(offset, ratio):
+    return 0.5 * (ratio + offset ** 2 - 1.0 - np.log(ratio))
+
+
+Exercise(
+    "ex04.4", "elbo gap of the toy model",
+    "checks elbo_gap(offset, ratio), log p(x) - ELBO in nats for the toy model whose posterior is Gaussian "
+    "when q's mean is offset posterior standard deviations from the posterior mean and q's variance is "
+    "ratio times the posterior variance, on fresh offsets and ratios (tolerance 1e-6)",
+    cases=_gap_cases,
+    probe=lambda answer, c: {"value": answer(c["offset"], c["ratio"])},
+    reference=lambda c: {"value": _gap(c["offset"], c["ratio"])},
+    mistakes={
+        "that is KL(posterior || q), the divergence the other way round; the gap is KL(q || posterior)":
+            lambda c: {"value": 0.5 * ((1.0 + c["offset"] ** 2) / c["ratio"] - 1.0 + np.log(c["ratio"]))},
+        "the mean's term offset^2 / 2 is missing": lambda c: {"value": _gap(np.zeros_like(c["offset"]), c["ratio"])},
+        "the log term has the wrong sign (the gap at the right variance must be 0)":
+            lambda c: {"value": _gap(c["offset"], c["ratio"]) + np.log(c["ratio"])},
+    },
+    atol=1e-6, names={"value": "the gap"}, hints={"value": "one gap per (offset, ratio) pair"}).register()
+
+
 # -- chapter 5 ---------------------------------------------------------------------------
 def _decoder_cases(rng):
     for latent_dim in (2, 16):
@@ -443,6 +680,94 @@ Exercise(
     tolerances={"loss": (1e-3, 1e-5), "weights": (1e-4, 1e-4)},
     names={"loss": "the returned loss", "weights": "the step"}, hints={"loss": "return the batch mean, a scalar"},
     implementations=("fit_epochs", "train_step")).register()
+
+
+_RUN_STEPS = 40
+
+
+def _short_run_cases(rng):
+    yield _model_case(rng, 16, learning_rate=0.01, steps=_RUN_STEPS)
+
+
+def _short_run(case, update: bool = True, fresh_optimizer: bool = False):
+    """The batch-mean loss before each of ``steps`` Adam steps (draw seed ``seed + step``) on a fresh tiny model.
+
+    ``update=False`` never applies the gradients; ``fresh_optimizer`` makes a new Adam at every step.
+    """
+    import keras
+    import tensorflow as tf
+
+    model = _tiny_model(latent_dim=2, seed=case["model_seed"])
+    optimizer = keras.optimizers.Adam(learning_rate=case["learning_rate"])
+    x, losses = _tensor(case["images"]), []
+    for step in range(int(case["steps"])):
+        with tf.GradientTape() as tape:
+            loss = model.compute_losses(x, seed=case["seed"] + step)["loss"]
+        losses.append(float(loss))
+        if fresh_optimizer:
+            optimizer = keras.optimizers.Adam(learning_rate=case["learning_rate"])
+        if update:
+            gradients = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+    return {"losses": np.array(losses)}
+
+
+def _probe_short_run(answer, case):
+    import keras
+
+    model = _tiny_model(latent_dim=2, seed=case["model_seed"])
+    return {"losses": answer(model, keras.optimizers.Adam(learning_rate=case["learning_rate"]),
+                             _tensor(case["images"]), int(case["steps"]), case["seed"])}
+
+
+Exercise(
+    "ex05.3", "a short training run",
+    "runs train_for(model, optimizer, x, steps, seed) for 40 Adam steps (learning rate 0.01) on a small "
+    "MLP VAE with random weights and 16 random binary images, and compares the loss recorded before each "
+    "step (draw seed seed + step) with a reference run in the grader: each within 1 % (the final loss, "
+    "a few seconds of training, is bounded by the reference's)",
+    cases=_short_run_cases, probe=_probe_short_run,
+    reference=lambda c: _memo("run", c, _short_run),
+    mistakes={
+        "the loss never went down: apply the gradients after each step":
+            lambda c: _memo("run-frozen", c, lambda case: _short_run(case, update=False)),
+        "a new optimizer is made at every step, so Adam's running averages restart each time; use the "
+        "optimizer you are given": lambda c: _memo("run-fresh", c, lambda case: _short_run(case, fresh_optimizer=True)),
+        "the losses are the ELBO; record the loss to minimize, its negative":
+            lambda c: {"losses": -_memo("run", c, _short_run)["losses"]},
+    },
+    tolerances={"losses": (0.0, 1e-2)}, names={"losses": "the recorded losses"},
+    hints={"losses": "one batch-mean loss per step, recorded before the step"},
+    implementations=("fit_epochs", "fit")).register()
+
+
+def _lambert_w(y):
+    """The principal branch of Lambert's W for y >= 0 (w e^w = y), by Newton's method."""
+    y = np.asarray(y, dtype=np.float64)
+    w = np.log1p(y)
+    for _ in range(50):
+        w = w - (w * np.exp(w) - y) / (np.exp(w) * (w + 1.0))
+    return w
+
+
+def _crossing_cases(rng):
+    yield {"label": "for 5 slopes", "slope": rng.uniform(0.4, 2.5, 5)}
+
+
+Exercise(
+    "ex05.4", "where the tied head's noise wins",
+    "checks noise_crossing(slope), the negative mean m at which |m| equals the standard deviation "
+    "exp(slope m / 2) of a head that ties log_var = slope * mean, on fresh slopes (tolerance 1e-6)",
+    cases=_crossing_cases,
+    probe=lambda answer, c: {"value": answer(c["slope"])},
+    reference=lambda c: {"value": -2.0 / c["slope"] * _lambert_w(c["slope"] / 2.0)},
+    mistakes={
+        "that is where |m| equals the variance exp(slope m); the standard deviation is exp(slope m / 2)":
+            lambda c: {"value": -1.0 / c["slope"] * _lambert_w(c["slope"])},
+        "that has the wrong sign: the crossing is at a negative mean (for m > 0 the noise always wins)":
+            lambda c: {"value": 2.0 / c["slope"] * _lambert_w(c["slope"] / 2.0)},
+    },
+    atol=1e-6, names={"value": "the crossing"}, hints={"value": "one mean per slope"}).register()
 
 
 # -- chapter 6 ---------------------------------------------------------------------------
