@@ -60,6 +60,9 @@ class Exercise:
         implementations: the package's own names for the function asked for
             (``"kl_standard_normal"``); an answer whose source uses one of
             them earns no credit.
+        explanation: why the answer is right (multiple-choice questions),
+            shown in a student's feedback only after grading; never in the
+            notebook's check line.
 
     Introduced in chapter 2, whose exercises are the first graded ones.
     """
@@ -78,6 +81,7 @@ class Exercise:
     names: dict = dataclasses.field(default_factory=dict)
     hints: dict = dataclasses.field(default_factory=dict)
     implementations: tuple = ()
+    explanation: str = ""
 
     @property
     def chapter(self) -> int:

@@ -906,10 +906,10 @@ def _discrete_cases(rng):
 
 
 def _discrete_cost(case, back=True, scale=1.0 / _LOG2, exact=False):
-    p, lik, q = case["prior"], case["likelihood"], case["posterior"]
+    p, likes, q = case["prior"], case["likelihood"], case["posterior"]
     if exact:
-        return {"value": -np.log(np.sum(p * lik)) * scale}
-    return {"value": np.sum(q * (-np.log(p) - np.log(lik) + (np.log(q) if back else 0.0))) * scale}
+        return {"value": -np.log(np.sum(p * likes)) * scale}
+    return {"value": np.sum(q * (-np.log(p) - np.log(likes) + (np.log(q) if back else 0.0))) * scale}
 
 
 Exercise(
@@ -1035,3 +1035,26 @@ Exercise(
         "the fit is of the rate itself; Bjontegaard fits the log of the rate": lambda c: _bd(c, log=False),
     },
     atol=1e-6, names={"value": "the BD-rate"}, implementations=("bd_rate", "_cubic_of_log_rate")).register()
+
+
+_BD_OPTIONS = ("negative: the test codec needs fewer bits at the same PSNR",
+               "positive: the test codec needs more bits at the same PSNR",
+               "zero: BD-rate compares rates, and the curves' rates are the same")
+
+Exercise(
+    "ex10.4", "reading a bd-rate off a plot",
+    "multiple choice: which_bd_rate() returns the index (0, 1 or 2) of the sign of the BD-rate of a curve "
+    "lying above the anchor's on a PSNR-against-rate plot; exact",
+    cases=lambda rng: [{"options": len(_BD_OPTIONS)}],
+    probe=lambda answer, c: {"value": answer()},
+    reference=lambda c: {"value": np.float64(0)},
+    mistakes={
+        "option 1 reads the plot the wrong way round: above means more PSNR at the same rate":
+            lambda c: {"value": np.float64(1)},
+        "option 2 compares the two curves at the same rate; BD-rate compares them at the same PSNR":
+            lambda c: {"value": np.float64(2)},
+    },
+    atol=0.0, rtol=0.0, names={"value": "the option chosen"}, hints={"value": "return one integer"},
+    explanation="A curve above the anchor reaches every PSNR at a lower rate (move left along a "
+                "horizontal line to meet it), so the mean log-rate difference at equal PSNR is "
+                "negative and so is the BD-rate: the test codec saves bits.").register()

@@ -11,6 +11,7 @@ import re
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+from vae.grading.checking import EXERCISES
 from vae.grading.grader import SubmissionResult
 
 
@@ -136,6 +137,9 @@ def _feedback_text(student: str, results) -> str:
         for exercise in result.exercises:
             verdict = "passed" if exercise.passed else f"FAILED: {exercise.reason}"
             lines.append(f"- {exercise.exercise} {exercise.title}: {verdict}")
+            spec = EXERCISES.get(exercise.exercise)
+            if spec is not None and spec.explanation:
+                lines.append(f"  Explanation: {spec.explanation}")
         lines.append("")
     return "\n".join(lines)
 
