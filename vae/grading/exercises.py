@@ -1043,7 +1043,7 @@ _BD_OPTIONS = ("negative: the test codec needs fewer bits at the same PSNR",
 
 Exercise(
     "ex10.4", "reading a bd-rate off a plot",
-    "multiple choice: which_bd_rate() returns the index (0, 1 or 2) of the sign of the BD-rate of a curve "
+    "checks which_bd_rate(), a multiple-choice answer: the index (0, 1 or 2) of the sign of the BD-rate of a curve "
     "lying above the anchor's on a PSNR-against-rate plot; exact",
     cases=lambda rng: [{"options": len(_BD_OPTIONS)}],
     probe=lambda answer, c: {"value": answer()},
