@@ -335,6 +335,24 @@ def test_the_gradebook_gathers_each_students_notebooks_into_one_row(tmp_path):
     assert "Not graded: carol.ipynb is not valid JSON" in (tmp_path / "feedback" / "carol.md").read_text()
 
 
+def test_a_multiple_choice_explanation_appears_in_the_feedback_after_grading_and_never_in_the_check_line(
+        tmp_path, capsys):
+    explained = [e for e, spec in grading.EXERCISES.items() if spec.explanation]
+    assert explained
+    for exercise in explained:
+        explanation = grading.EXERCISES[exercise].explanation
+        for verdict in ("", "wrong: option 1"):
+            written = grading.write_feedback([result(tmp_path / "dan.ipynb", {exercise: verdict})],
+                                             tmp_path / "feedback")
+            assert f"Explanation: {explanation}" in written[0].read_text(encoding="utf-8")
+        grading.check(exercise, lambda: 1)
+        grading.check(exercise, lambda: 0)
+        out = capsys.readouterr().out
+        assert out.count("\n") == 2 and explanation not in out
+    plain = grading.write_feedback([result(tmp_path / "erin.ipynb", {"ex04.2": ""})], tmp_path / "plain")
+    assert "Explanation" not in plain[0].read_text(encoding="utf-8")
+
+
 def test_grading_a_folder_refuses_to_overwrite_a_gradebook_and_a_bad_jobs_count(tmp_path, monkeypatch):
     from tests.test_grading import run_main
 

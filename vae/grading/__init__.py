@@ -102,7 +102,7 @@ specs), :mod:`~vae.grading.records` (record files),
 :mod:`~vae.grading.grader` (running nbval, verdicts, a class) and
 :mod:`~vae.grading.reports` (table, CSV, JUnit, gradebook, feedback).
 
-Introduced in chapter 2, whose exercises are the first graded ones (chapters 1 to 9 all
+Introduced in chapter 2, whose exercises are the first graded ones (chapters 1 to 10 all
 have graded exercises).
 """
 

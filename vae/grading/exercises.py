@@ -889,6 +889,88 @@ Exercise(
     implementations=("nats_to_bits_per_dim",)).register()
 
 
+def _normal_cdf(x):
+    return 0.5 * (1.0 + np.vectorize(math.erf)(np.asarray(x, dtype=np.float64) / math.sqrt(2.0)))
+
+
+def _normal_cdf_tail(x):
+    """Phi(x) as 0.5 erfc(-x / sqrt 2): accurate in the lower tail."""
+    return 0.5 * np.vectorize(math.erfc)(-np.asarray(x, dtype=np.float64) / math.sqrt(2.0))
+
+
+def _toy_cases(rng):
+    yield {"label": "on 5 toy problems", "x": rng.normal(0.0, 2.0, 5), "noise_var": rng.uniform(0.2, 3.0, 5),
+           "q_mean": rng.normal(0.0, 1.0, 5), "q_var": rng.uniform(0.1, 1.5, 5)}
+
+
+def _toy_gap(case, reverse=False, prior=False):
+    s = case["noise_var"]
+    post_mean, post_var = (0.0, 1.0) if prior else (case["x"] / (1.0 + s), s / (1.0 + s))
+    if reverse:
+        return _kl_gaussians(post_mean, post_var, case["q_mean"], case["q_var"])
+    return _kl_gaussians(case["q_mean"], case["q_var"], post_mean, post_var)
+
+
+def _toy_log_px(case):
+    v = 1.0 + case["noise_var"]
+    return -0.5 * np.log(2.0 * np.pi * v) - case["x"] ** 2 / (2.0 * v)
+
+
+_TOY_ARGS = ("x", "noise_var", "q_mean", "q_var")
+
+Exercise(
+    "ex06.4", "elbo gap on a gaussian toy model",
+    "checks elbo_gap(x, noise_var, q_mean, q_var), log p(x) - ELBO for the model z ~ N(0, 1), "
+    "x | z ~ N(z, noise_var) and the encoder q(z|x) = N(q_mean, q_var), on fresh random "
+    "toy problems against KL(q || p(z|x)) in closed form (tolerance 1e-6 nats)",
+    cases=_toy_cases,
+    probe=lambda answer, c: {"value": answer(*(c[key] for key in _TOY_ARGS))},
+    reference=lambda c: {"value": _toy_gap(c)},
+    mistakes={
+        "that is KL(p(z|x) || q), the divergence the other way round":
+            lambda c: {"value": _toy_gap(c, reverse=True)},
+        "that is KL(q || p(z)), the rate; the gap is the KL from the posterior p(z|x)":
+            lambda c: {"value": _toy_gap(c, prior=True)},
+        "that is the ELBO itself, log p(x) - gap": lambda c: {"value": _toy_log_px(c) - _toy_gap(c)},
+    },
+    atol=1e-6, names={"value": "the gap"}, hints={"value": "one gap per toy problem"}).register()
+
+
+def _active_unit_cases(rng):
+    for threshold in (0.01, 0.1):
+        dim = 8
+        active = int(rng.choice([1, 2, 3, 5, 6, 7]))
+        spread = np.where(np.arange(dim) < active, rng.uniform(3.0, 10.0, dim), rng.uniform(0.1, 0.5, dim))
+        means = rng.normal(0.0, 1.0, (50, dim)) * np.sqrt(spread * threshold) + rng.normal(0.0, 1.0, dim)
+        yield {"label": f"with threshold {threshold}", "means": means[:, rng.permutation(dim)],
+               "threshold": threshold}
+
+
+def _count_active(case, axis=0, statistic=np.var, inactive=False):
+    values = statistic(case["means"], axis=axis)
+    count = np.sum(values > case["threshold"])
+    return {"value": np.float64(case["means"].shape[1] - count if inactive else count)}
+
+
+Exercise(
+    "ex06.5", "active units",
+    "checks active_units(means, threshold) on encoder means of 50 images and 8 units, drawn so that a "
+    "random number of units vary across images, against the count of units whose variance across "
+    "the images exceeds the threshold (thresholds 0.01 and 0.1; exact)",
+    cases=_active_unit_cases,
+    probe=lambda answer, c: {"value": answer(c["means"], c["threshold"])},
+    reference=lambda c: _count_active(c),
+    mistakes={
+        "that counts images, not units: take the variance across the images (axis 0), one per unit":
+            lambda c: _count_active(c, axis=1),
+        "that thresholds the standard deviation; the criterion is the variance":
+            lambda c: _count_active(c, statistic=np.std),
+        "that counts the inactive units": lambda c: _count_active(c, inactive=True),
+    },
+    atol=0.0, rtol=0.0, names={"value": "the number of active units"},
+    implementations=("active_units", "posterior_mean_variance", "ACTIVE_UNIT_THRESHOLD")).register()
+
+
 # -- chapter 7 ---------------------------------------------------------------------------
 def _interpolation_cases(rng):
     for steps in (7, 2):
@@ -916,6 +998,77 @@ Exercise(
     },
     atol=1e-6, names={"value": "the path"}, hints={"value": "one row per step, both ends included"},
     implementations=("linear_interpolation", "spherical_interpolation")).register()
+
+
+def _grid_cases(rng):
+    for _ in range(2):
+        low = float(rng.uniform(0.0005, 0.1))
+        yield {"low": low, "high": 1.0 - float(rng.uniform(0.0005, 0.1))}
+
+
+def _ppf(p):
+    from vae.latent import _standard_normal_quantile
+
+    return _standard_normal_quantile(np.asarray(p, dtype=np.float64))
+
+
+def _grid_reach(case, square=True):
+    mass = case["high"] - case["low"]
+    return {"reach": _ppf(case["high"]), "mass": mass ** 2 if square else mass}
+
+
+Exercise(
+    "ex07.2", "reach of a quantile grid",
+    "checks grid_reach(low, high), for the 2-D quantile grid whose axes run from the prior quantile low "
+    "to the quantile high: (how many prior standard deviations its outer edge reaches along an axis, "
+    "the prior mass inside the square) on fresh random low and high (tolerance 1e-6)",
+    cases=_grid_cases,
+    probe=lambda answer, c: dict(zip(("reach", "mass"), answer(c["low"], c["high"]))),
+    reference=lambda c: _grid_reach(c),
+    mistakes={
+        "the mass is that of one axis; in 2-D it is the product of both axes' masses":
+            lambda c: _grid_reach(c, square=False),
+        "the reach is the probability high itself; turn it into standard deviations with the inverse CDF":
+            lambda c: {"reach": np.float64(c["high"])},
+        "the reach is read at the lower quantile (a negative number of standard deviations)":
+            lambda c: {"reach": _ppf(c["low"])},
+    },
+    atol=1e-6, names={"reach": "the reach", "mass": "the mass inside the grid"},
+    hints={"reach": "return a pair (reach, mass)"},
+    implementations=("prior_quantiles", "prior_quantile_grid", "_standard_normal_quantile")).register()
+
+
+def _cell_cases(rng):
+    yield {"label": "for a 5 x 5 grid", "z": rng.normal(0.0, 1.2, (200, 2)) + [0.3, -0.2], "n": 5}
+    yield {"label": "for a 4 x 4 grid", "z": rng.normal(0.0, 0.8, (120, 2)), "n": 4}
+
+
+def _cells(case, quantile=True, transpose=False):
+    z, n = case["z"], case["n"]
+    if quantile:
+        index = np.minimum(np.floor(_normal_cdf(z) * n), n - 1).astype(int)
+    else:
+        index = np.clip(np.floor((z + 3.0) / 6.0 * n), 0, n - 1).astype(int)
+    counts = np.zeros((n, n))
+    np.add.at(counts, (index[:, 0], index[:, 1]), 1.0)
+    return {"value": counts.T if transpose else counts}
+
+
+Exercise(
+    "ex07.3", "codes per quantile cell",
+    "checks cell_counts(z, n) on 200 and 120 random 2-D codes against the (n, n) table of how many codes "
+    "fall in each cell of the prior's quantile grid (cell i along an axis holds Phi(z) in "
+    "[i/n, (i+1)/n); row = first coordinate; exact)",
+    cases=_cell_cases,
+    probe=lambda answer, c: {"value": answer(c["z"], c["n"])},
+    reference=lambda c: _cells(c),
+    mistakes={
+        "the table is transposed: rows follow the first coordinate z[:, 0]":
+            lambda c: _cells(c, transpose=True),
+        "the cells are equally wide in z (from -3 to 3); quantile cells are equally wide in Phi(z)":
+            lambda c: _cells(c, quantile=False),
+    },
+    atol=0.0, rtol=0.0, names={"value": "the counts"}, hints={"value": "an (n, n) table"}).register()
 
 
 # -- chapter 8 ---------------------------------------------------------------------------
@@ -947,6 +1100,59 @@ Exercise(
     },
     atol=1e-3, names={"value": "(rate, distortion)"}, hints={"value": "a pair (rate_nats, distortion_nats)"},
     implementations=("rate_and_distortion", "evaluate_point")).register()
+
+
+def _curve_cases(rng):
+    for points in (6, 9):
+        rates = np.sort(rng.uniform(2.0, 40.0, points))
+        distortions = rng.uniform(60.0, 90.0) * np.exp(-rates / rng.uniform(8.0, 20.0)) + rng.uniform(50.0, 80.0)
+        yield {"label": f"for {points} points", "rates": rates, "distortions": distortions}
+
+
+def _chords(case, invert=False, sign=-1.0):
+    d_rate, d_distortion = np.diff(case["rates"]), np.diff(case["distortions"])
+    return {"value": sign * (d_rate / d_distortion if invert else d_distortion / d_rate)}
+
+
+Exercise(
+    "ex08.2", "exchange rates",
+    "checks exchange_rates(rates, distortions) on random convex rate-distortion curves (rates increasing, "
+    "nats) against each chord's -dD/dR, the beta at which its two ends tie (tolerance 1e-6)",
+    cases=_curve_cases,
+    probe=lambda answer, c: {"value": answer(c["rates"], c["distortions"])},
+    reference=lambda c: _chords(c),
+    mistakes={
+        "the sign is wrong: the distortion falls as the rate rises, so -dD/dR is positive":
+            lambda c: _chords(c, sign=1.0),
+        "that is -dR/dD, the slope the other way up": lambda c: _chords(c, invert=True),
+    },
+    atol=1e-6, names={"value": "the exchange rates"}, hints={"value": "one per chord: len(rates) - 1 values"}).register()
+
+
+def _operating_cases(rng):
+    for case in _curve_cases(rng):
+        yield {**case, "betas": np.exp(rng.uniform(np.log(0.3), np.log(4.0), 6))}
+
+
+def _operating(case, on_rate=True, use_beta=True):
+    rates, distortions = case["rates"][:, None], case["distortions"][:, None]
+    betas = case["betas"][None, :] if use_beta else 1.0
+    objective = distortions + betas * rates if on_rate else betas * distortions + rates
+    return {"value": np.broadcast_to(np.argmin(objective, axis=0), case["betas"].shape).astype(np.float64)}
+
+
+Exercise(
+    "ex08.3", "beta-vae operating point",
+    "checks operating_point(rates, distortions, beta) for 6 random betas on random convex curves against "
+    "the index of the point a beta-VAE prefers, the minimum of D + beta R (exact)",
+    cases=_operating_cases,
+    probe=lambda answer, c: {"value": [answer(c["rates"], c["distortions"], float(b)) for b in c["betas"]]},
+    reference=lambda c: _operating(c),
+    mistakes={
+        "beta weighs the distortion; the beta-VAE loss is D + beta R": lambda c: _operating(c, on_rate=False),
+        "beta is ignored: that is the point of the plain ELBO, D + R": lambda c: _operating(c, use_beta=False),
+    },
+    atol=0.0, rtol=0.0, names={"value": "the chosen points"}, hints={"value": "one index per beta"}).register()
 
 
 # -- chapter 9 ---------------------------------------------------------------------------
@@ -1016,3 +1222,164 @@ Exercise(
         "only the bits of x given z are counted": _bits_back(-1.0, 0.0, 0.0),
     },
     atol=1e-3, names={"value": "the net cost"}, hints={"value": "one value per image"}).register()
+
+
+def _discrete_cases(rng):
+    for states in (4, 7):
+        yield {"label": f"with {states} codes", "prior": rng.dirichlet(np.ones(states)),
+               "likelihood": rng.uniform(0.01, 0.5, states), "posterior": rng.dirichlet(np.ones(states))}
+
+
+def _discrete_cost(case, back=True, scale=1.0 / _LOG2, exact=False):
+    p, likes, q = case["prior"], case["likelihood"], case["posterior"]
+    if exact:
+        return {"value": -np.log(np.sum(p * likes)) * scale}
+    return {"value": np.sum(q * (-np.log(p) - np.log(likes) + (np.log(q) if back else 0.0))) * scale}
+
+
+Exercise(
+    "ex09.3", "bits-back on a discrete toy",
+    "checks bits_back_toy(prior, likelihood, posterior), the expected net bits-back cost of one symbol x "
+    "when z is drawn from the posterior q(z|x) (arrays over the codes: p(z), p(x|z), q(z|x)), on fresh "
+    "random toys against E_q[-log2 p(z) - log2 p(x|z) + log2 q(z|x)] (tolerance 1e-6 bits)",
+    cases=_discrete_cases,
+    probe=lambda answer, c: {"value": answer(c["prior"], c["likelihood"], c["posterior"])},
+    reference=lambda c: _discrete_cost(c),
+    mistakes={
+        "no bits came back: that is the two-part cost; subtract the -log2 q(z|x) bits the decoder recovers":
+            lambda c: _discrete_cost(c, back=False),
+        "that is in nats; divide by ln 2": lambda c: _discrete_cost(c, scale=1.0),
+        "that is -log2 p(x), the cost only an exact posterior reaches; use the q given":
+            lambda c: _discrete_cost(c, exact=True),
+    },
+    atol=1e-6, names={"value": "the expected net cost"}).register()
+
+
+# -- chapter 10 --------------------------------------------------------------------------
+def _latent_cases(rng):
+    for size in (12, 5):
+        yield {"label": f"for {size} latents", "y": np.round(rng.normal(0.0, 3.0, size)),
+               "mean": rng.normal(0.0, 1.0, size), "scale": rng.uniform(0.5, 4.0, size)}
+
+
+def _latent_bits(case, width=0.5, density=False, scale=1.0 / _LOG2):
+    y, mean, sigma = case["y"], case["mean"], case["scale"]
+    if density:
+        log_p = -0.5 * np.log(2.0 * np.pi * sigma ** 2) - (y - mean) ** 2 / (2.0 * sigma ** 2)
+    else:
+        upper, lower = (y + width - mean) / sigma, (y - (1.0 - width) - mean) / sigma
+        # both ends in the upper tail: the mass of the mirrored bin, without cancellation
+        mirrored = lower > 0
+        upper, lower = np.where(mirrored, -lower, upper), np.where(mirrored, -upper, lower)
+        log_p = np.log(_normal_cdf_tail(upper) - _normal_cdf_tail(lower))
+    return {"value": -np.sum(log_p) * scale}
+
+
+Exercise(
+    "ex10.1", "rate of integer latents",
+    "checks latent_bits(y, mean, scale), the bits an entropy coder spends on integer latents y under the "
+    "discretized Gaussian P(y) = Phi((y + 1/2 - mean) / scale) - Phi((y - 1/2 - mean) / scale), summed, "
+    "on fresh random latents, means and scales (tolerance 1e-4 bits)",
+    cases=_latent_cases,
+    probe=lambda answer, c: {"value": answer(c["y"], c["mean"], c["scale"])},
+    reference=lambda c: _latent_bits(c),
+    mistakes={
+        "that uses the density at y; an integer's probability is the mass of its bin [y - 1/2, y + 1/2]":
+            lambda c: _latent_bits(c, density=True),
+        "the bin is [y, y + 1]; it is centred on y, [y - 1/2, y + 1/2]": lambda c: _latent_bits(c, width=1.0),
+        "that is in nats; divide by ln 2": lambda c: _latent_bits(c, scale=1.0),
+    },
+    atol=1e-4, names={"value": "the rate"}, hints={"value": "one number: the sum over the latents"},
+    implementations=("gaussian_bits", "log_normal_cdf", "standard_normal_cdf")).register()
+
+
+def _psnr_cases(rng):
+    yield {"label": "with peak 1", "mse": rng.uniform(1e-4, 0.05, 4), "peak": 1.0}
+    yield {"label": "with peak 255", "mse": rng.uniform(1.0, 300.0, 4), "peak": 255.0}
+
+
+def _psnr(case, factor=10.0, squared=True, log=np.log10):
+    peak = case["peak"] ** 2 if squared else case["peak"]
+    return {"value": factor * log(peak / case["mse"])}
+
+
+Exercise(
+    "ex10.2", "psnr from mse",
+    "checks psnr_from_mse(mse, peak) on random mean squared errors for peaks 1 and 255 against "
+    "10 log10(peak^2 / mse) in dB (tolerance 1e-6)",
+    cases=_psnr_cases,
+    probe=lambda answer, c: {"value": answer(c["mse"], c["peak"])},
+    reference=lambda c: _psnr(c),
+    mistakes={
+        "the peak is not squared: PSNR compares the squared peak with the mean squared error":
+            lambda c: _psnr(c, squared=False),
+        "that is 20 log10 of a power ratio; 20 log10 goes with amplitudes, 10 log10 with peak^2 / mse":
+            lambda c: _psnr(c, factor=20.0),
+        "that uses the natural log; decibels are 10 log10": lambda c: _psnr(c, log=np.log),
+    },
+    atol=1e-6, names={"value": "the PSNR"}, implementations=("psnr",)).register()
+
+
+def _bd_cases(rng):
+    for _ in range(2):
+        psnr = np.sort(rng.uniform(18.0, 34.0, 5))
+        anchor = np.exp(0.18 * psnr - 4.0 + rng.normal(0.0, 0.03, 5))
+        shift = rng.uniform(-0.5, 0.3)
+        test_psnr = np.sort(psnr + rng.uniform(-1.0, 1.0))
+        test = np.exp(0.18 * test_psnr - 4.0 + shift + rng.normal(0.0, 0.03, 5))
+        yield {"anchor_rate": anchor, "anchor_psnr": psnr, "test_rate": test, "test_psnr": test_psnr}
+
+
+_BD_ARGS = ("anchor_rate", "anchor_psnr", "test_rate", "test_psnr")
+
+
+def _bd(case, swap=False, log=True, percent=True):
+    rates = [case[key] for key in _BD_ARGS]
+    if swap:
+        rates = rates[2:] + rates[:2]
+    fits = [np.polyint(np.poly1d(np.polyfit(psnr, np.log(rate) if log else rate, 3)))
+            for rate, psnr in (rates[:2], rates[2:])]
+    low = max(np.min(rates[1]), np.min(rates[3]))
+    high = min(np.max(rates[1]), np.max(rates[3]))
+    mean = ((fits[1](high) - fits[1](low)) - (fits[0](high) - fits[0](low))) / (high - low)
+    value = (np.exp(mean) - 1.0) if log else mean / np.mean(rates[0])
+    return {"value": np.float64(value * (100.0 if percent else 1.0))}
+
+
+Exercise(
+    "ex10.3", "bd-rate",
+    "checks bd_rate_percent(anchor_rate, anchor_psnr, test_rate, test_psnr) on two random 5-point curves "
+    "against Bjontegaard's delta rate: cubic fits of log-rate against PSNR, averaged over the PSNR "
+    "overlap, exp(mean difference) - 1, in percent (tolerance 1e-6 percentage points)",
+    cases=_bd_cases,
+    probe=lambda answer, c: {"value": answer(*(c[key] for key in _BD_ARGS))},
+    reference=lambda c: _bd(c),
+    mistakes={
+        "the curves are swapped: the rate difference is test minus anchor": lambda c: _bd(c, swap=True),
+        "that is a fraction; return percent": lambda c: _bd(c, percent=False),
+        "the fit is of the rate itself; Bjontegaard fits the log of the rate": lambda c: _bd(c, log=False),
+    },
+    atol=1e-6, names={"value": "the BD-rate"}, implementations=("bd_rate", "_cubic_of_log_rate")).register()
+
+
+_BD_OPTIONS = ("negative: the test codec needs fewer bits at the same PSNR",
+               "positive: the test codec needs more bits at the same PSNR",
+               "zero: BD-rate compares rates, and the curves' rates are the same")
+
+Exercise(
+    "ex10.4", "reading a bd-rate off a plot",
+    "checks which_bd_rate(), a multiple-choice answer: the index (0, 1 or 2) of the sign of the BD-rate of a curve "
+    "lying above the anchor's on a PSNR-against-rate plot; exact",
+    cases=lambda rng: [{"options": len(_BD_OPTIONS)}],
+    probe=lambda answer, c: {"value": answer()},
+    reference=lambda c: {"value": np.float64(0)},
+    mistakes={
+        "option 1 reads the plot the wrong way round: above means more PSNR at the same rate":
+            lambda c: {"value": np.float64(1)},
+        "option 2 compares the two curves at the same rate; BD-rate compares them at the same PSNR":
+            lambda c: {"value": np.float64(2)},
+    },
+    atol=0.0, rtol=0.0, names={"value": "the option chosen"}, hints={"value": "return one integer"},
+    explanation="A curve above the anchor reaches every PSNR at a lower rate (move left along a "
+                "horizontal line to meet it), so the mean log-rate difference at equal PSNR is "
+                "negative and so is the BD-rate: the test codec saves bits.").register()
