@@ -11,6 +11,7 @@ the one MyST-NB reads.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -85,3 +86,27 @@ def test_glue_helper_writes_what_myst_nb_writes(monkeypatch: pytest.MonkeyPatch)
     (ours, kw_ours), (theirs, kw_theirs) = shown
     assert ours[0] == theirs[0]
     assert kw_ours["metadata"]["scrapbook"] == kw_theirs["metadata"]["scrapbook"]
+
+
+def ends_with_a_glue_call(source: str) -> bool:
+    """Whether a cell's last statement is a bare ``glue(...)``, whose returned text the notebook would print."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:  # IPython magics: not what glue cells look like
+        return False
+    last = body[-1] if body else None
+    return (isinstance(last, ast.Expr) and isinstance(last.value, ast.Call)
+            and isinstance(last.value.func, ast.Name) and last.value.func.id == "glue")
+
+
+def test_the_glue_check_sees_a_trailing_call() -> None:
+    assert ends_with_a_glue_call('x = 1\nglue("ch01_x", x)')
+    assert not ends_with_a_glue_call('glue("ch01_x", 1)\nprint(1)')
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_cell_ends_with_a_glue_call_whose_text_would_show_as_an_output(path: Path) -> None:
+    cells = json.loads(path.read_text())["cells"]
+    trailing = [i for i, c in enumerate(cells)
+                if c["cell_type"] == "code" and ends_with_a_glue_call("".join(c["source"]))]
+    assert trailing == [], f"cells {trailing} end with glue(...): record first, then print (vae/glue.py)"
