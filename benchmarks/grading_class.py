@@ -1,6 +1,6 @@
 """Benchmark: grade a generated class of 30 notebooks with ``python -m vae grade`` and print seconds per submission.
 
-The class is made from the blank exercise notebook of chapters 2 to 4: a third
+The class is made from chapter 4's blank exercise notebook (four exercises): a third
 of the students hand in the solutions, a third wrong answers, a third the
 blank notebook. Measured, not asserted::
 
