@@ -145,6 +145,22 @@ def read_manifest(directory) -> dict:
     return manifest
 
 
+def verify_file(path, expected_sha256: str) -> None:
+    """Check that a checkpoint's file exists and has the SHA-256 its manifest records.
+
+    Raises:
+        CheckpointError: the file is missing, or its digest differs (a truncated,
+            corrupted or swapped file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no {path.name} in {path.parent}")
+    found = sha256_file(path)
+    if found != expected_sha256:
+        raise CheckpointError(f"{path} does not match its manifest (sha256 {found[:12]}..., expected "
+                              f"{expected_sha256[:12]}...): the file is corrupted or was replaced")
+
+
 def load_checkpoint(directory) -> tuple[VAE, dict]:
     """Rebuild the model of a checkpoint folder and load its verified weights.
 
@@ -159,13 +175,7 @@ def load_checkpoint(directory) -> tuple[VAE, dict]:
     directory = Path(directory)
     manifest = read_manifest(directory)
     weights = directory / WEIGHTS_FILE
-    if not weights.is_file():
-        raise CheckpointError(f"no {WEIGHTS_FILE} in {directory}")
-    found = sha256_file(weights)
-    if found != manifest["weights_sha256"]:
-        raise CheckpointError(
-            f"{weights} does not match its manifest (sha256 {found[:12]}..., "
-            f"expected {manifest['weights_sha256'][:12]}...): the file is corrupted or was replaced")
+    verify_file(weights, manifest["weights_sha256"])
     model = build_model(manifest["model"])
     model.load_weights(weights)
     return model, manifest

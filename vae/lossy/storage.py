@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from vae import checkpoint, defaults
 from vae.checkpoint import CheckpointError
 from vae.lossy.codec_model import LearnedCodec
@@ -93,15 +91,6 @@ def save_codec(model: LearnedCodec, directory, manifest: dict, tables: CodecTabl
     return manifest
 
 
-def _verified(path: Path, expected: str) -> None:
-    if not path.is_file():
-        raise CheckpointError(f"no {path.name} in {path.parent}")
-    found = checkpoint.sha256_file(path)
-    if found != expected:
-        raise CheckpointError(f"{path} does not match its manifest (sha256 {found[:12]}..., expected "
-                              f"{expected[:12]}...): the file is corrupted or was replaced")
-
-
 def load_codec(directory) -> tuple[LearnedCodec, CodecTables, dict]:
     """Rebuild a codec checkpoint with its verified weights and tables: ``(model, tables, manifest)``.
 
@@ -115,8 +104,8 @@ def load_codec(directory) -> tuple[LearnedCodec, CodecTables, dict]:
     manifest = checkpoint.read_manifest(directory)
     if "tables_sha256" not in manifest:
         raise CheckpointError(f"{directory / MANIFEST_FILE} lacks the field 'tables_sha256' (not a lossy codec)")
-    _verified(directory / WEIGHTS_FILE, manifest["weights_sha256"])
-    _verified(directory / TABLES_FILE, manifest["tables_sha256"])
+    checkpoint.verify_file(directory / WEIGHTS_FILE, manifest["weights_sha256"])
+    checkpoint.verify_file(directory / TABLES_FILE, manifest["tables_sha256"])
     model = LearnedCodec.from_config(manifest["model"])
     model.load_weights(directory / WEIGHTS_FILE)
     tables = CodecTables.from_bytes((directory / TABLES_FILE).read_bytes())

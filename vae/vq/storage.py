@@ -121,15 +121,6 @@ def save_vqvae(model: VQVAE, directory, manifest: dict, tables=None, weights_dty
     return manifest
 
 
-def _verified(path: Path, expected: str) -> None:
-    if not path.is_file():
-        raise CheckpointError(f"no {path.name} in {path.parent}")
-    found = checkpoint.sha256_file(path)
-    if found != expected:
-        raise CheckpointError(f"{path} does not match its manifest (sha256 {found[:12]}..., expected "
-                              f"{expected[:12]}...): the file is corrupted or was replaced")
-
-
 def load_vqvae(directory):
     """Rebuild a VQ-VAE checkpoint with verified weights and tables: ``(model, tables, manifest)``.
 
@@ -147,8 +138,8 @@ def load_vqvae(directory):
     weights_file = manifest.get("weights_file", WEIGHTS_FILE)
     if weights_file not in (WEIGHTS_FILE, HALF_WEIGHTS_FILE):
         raise CheckpointError(f"{directory / MANIFEST_FILE} names an unknown weights file {weights_file!r}")
-    _verified(directory / weights_file, manifest["weights_sha256"])
-    _verified(directory / TABLES_FILE, manifest["tables_sha256"])
+    checkpoint.verify_file(directory / weights_file, manifest["weights_sha256"])
+    checkpoint.verify_file(directory / TABLES_FILE, manifest["tables_sha256"])
     model = VQVAE.from_config(manifest["model"])
     if weights_file == HALF_WEIGHTS_FILE:
         _load_half_weights(model, directory / weights_file)
