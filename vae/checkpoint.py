@@ -151,6 +151,8 @@ def verify_file(path, expected_sha256: str) -> None:
     Raises:
         CheckpointError: the file is missing, or its digest differs (a truncated,
             corrupted or swapped file).
+
+    Introduced in chapter 5.
     """
     path = Path(path)
     if not path.is_file():

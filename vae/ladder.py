@@ -37,18 +37,27 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 
 def gaussian_log_density(z, mean, log_var):
-    """``log N(z; mean, exp(log_var))`` per unit, nats, the shape of ``z``."""
+    """``log N(z; mean, exp(log_var))`` per unit, nats, the shape of ``z``.
+
+    Introduced in chapter 11.
+    """
     return -0.5 * (LOG_2PI + log_var + tf.square(z - mean) * tf.exp(-log_var))
 
 
 def gaussian_kl(mean_q, log_var_q, mean_p, log_var_p):
-    """``KL(N(mean_q, var_q) || N(mean_p, var_p))`` per unit, nats."""
+    """``KL(N(mean_q, var_q) || N(mean_p, var_p))`` per unit, nats.
+
+    Introduced in chapter 11.
+    """
     return 0.5 * (log_var_p - log_var_q
                   + (tf.exp(log_var_q) + tf.square(mean_q - mean_p)) * tf.exp(-log_var_p) - 1.0)
 
 
 def precision_weighted(mean_a, log_var_a, mean_b, log_var_b):
-    """The Gaussian proportional to the product of two: ``(mean, log_var)``."""
+    """The Gaussian proportional to the product of two: ``(mean, log_var)``.
+
+    Introduced in chapter 11.
+    """
     precision_a, precision_b = tf.exp(-log_var_a), tf.exp(-log_var_b)
     var = 1.0 / (precision_a + precision_b)
     return var * (mean_a * precision_a + mean_b * precision_b), tf.math.log(var)
@@ -66,6 +75,8 @@ class LadderVAE(_LatentModel):
             averaged over the batch, at ``λ`` (Kingma et al., 2016), in
             every layer. The reported ``kl`` is the true (one-sample) KL.
         seed, beta: see :class:`vae.models.VAE`.
+
+    Introduced in chapter 11.
     """
 
     architecture = "ladder"

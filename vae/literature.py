@@ -57,6 +57,8 @@ class LiteratureRow:
         checked: True only if the figure was read in the paper's own text.
         url: where the figure was read (required when ``checked``).
         note: where an unchecked figure came from and why it is unchecked.
+
+    Introduced in chapter 11.
     """
 
     bibtex_key: str
@@ -148,6 +150,8 @@ def shipped_rows(checkpoints=CHECKPOINTS) -> list[dict]:
         one dict per such checkpoint, in the format of
         :func:`comparison_table` (``nll`` and ``nll_stderr`` in nats per
         image), in name order.
+
+    Introduced in chapter 11.
     """
     rows = []
     for folder in sorted(Path(checkpoints).iterdir()):
@@ -189,7 +193,10 @@ def _binarization(data: dict) -> str | None:
 
 
 def literature_rows(rows=ROWS) -> list[dict]:
-    """The literature's rows as dicts in :func:`comparison_table`'s format."""
+    """The literature's rows as dicts in :func:`comparison_table`'s format.
+
+    Introduced in chapter 11.
+    """
     return [{
         "model": row.model,
         "nll": row.nll,
@@ -219,6 +226,8 @@ def comparison_table(checkpoints=CHECKPOINTS) -> list[dict]:
         (``"this book"`` or ``"literature"``), ``bibtex_key``, ``checked``,
         ``url`` and ``note``. A book row is every checkpoint whose manifest
         records an NLL with ``k = 5000`` on all 10,000 test digits.
+
+    Introduced in chapter 11.
     """
     rows = shipped_rows(checkpoints) + literature_rows()
     return sorted(rows, key=lambda row: row["nll"])
@@ -230,6 +239,8 @@ def to_markdown(rows: list[dict]) -> str:
     NLLs are printed in nats per image with two decimals; a literature row's
     source is its ``{cite}`` key, marked "not checked" unless the figure was
     read in the paper's text.
+
+    Introduced in chapter 11.
     """
     lines = ["| Model | Test NLL (nats) | k | Stochastic layers | Source |",
              "| --- | --- | --- | --- | --- |"]
