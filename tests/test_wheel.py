@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tomllib
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +72,7 @@ def wheel(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def venv313(wheel, tmp_path_factory) -> Path:
+def venv313(wheel, tmp_path_factory) -> Iterator[Path]:
     """A fresh Python 3.13 environment with the wheel installed (non-editable), its python."""
     interpreter = python313()
     if interpreter is None:
@@ -84,8 +85,11 @@ def venv313(wheel, tmp_path_factory) -> Path:
     constraints = home / "constraints.txt"
     constraints.write_text("".join(line + "\n" for line in (ROOT / "requirements.txt").read_text().splitlines()
                                    if line and not line.startswith(("#", "-e"))))
-    run([str(python), "-m", "pip", "install", "--quiet", str(wheel), "-c", str(constraints)], cwd=home, timeout=1200)
-    return python
+    run([str(python), "-m", "pip", "install", "--quiet", "--no-cache-dir", str(wheel), "-c", str(constraints)],
+        cwd=home, timeout=1200)
+    yield python
+    # About 2 GB of TensorFlow: CI's disk also holds two more environments, so it goes as soon as it is done.
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
