@@ -9,11 +9,14 @@ A run folder holds one complete state at a time::
         noise_state.npy          the model's Keras seed generator
         progress.json            epochs done, history, seconds
 
+    run_dir/<config file>        the run's options (:func:`claim_run_dir`)
+
 A new state is written in full in a fresh folder before ``latest.json``
 points at it, so a run killed at any moment resumes from the last finished
-epoch. Both trainers use it (:func:`vae.training.train` for the VAEs,
-:func:`vae.lossy.training.train_codec` for the learned codec); each passes
-its own weight writer and reader.
+epoch. The three trainers use it through :func:`vae.training.fit_resumably`
+(:func:`vae.training.train` for the VAEs, :func:`vae.lossy.training.train_codec`
+for the learned codec, :func:`vae.vq.training.train_vqvae` for the VQ-VAE);
+each passes its own weight writer and reader and its own config file.
 
 Introduced in chapter 5.
 """
@@ -31,6 +34,36 @@ import numpy as np
 from vae import checkpoint
 
 LATEST_FILE = "latest.json"
+
+
+def claim_run_dir(run_dir, config_file: str, config, older_defaults: dict | None = None) -> None:
+    """Record a run's options in ``run_dir/config_file``; refuse a folder that holds another run.
+
+    Only ``epochs`` may differ from the recorded options, so that a finished
+    run can be extended, and only with a constant learning rate: a cosine
+    schedule is shaped by the number of epochs.
+
+    Args:
+        run_dir: the run folder (it exists).
+        config_file: the JSON file's name, e.g. ``"train_config.json"``.
+        config: the run's config dataclass, with ``as_dict()`` and ``learning_rate_schedule``.
+        older_defaults: values of options that files written before those
+            options existed lack (e.g. ``{"precision": "float32"}``).
+
+    Raises:
+        ValueError: the folder holds a run with other options.
+
+    Introduced in chapter 5.
+    """
+    path = Path(run_dir) / config_file
+    wanted = json.loads(json.dumps(config.as_dict()))
+    if path.is_file():
+        recorded = {**(older_defaults or {}), **json.loads(path.read_text())}
+        free = {"epochs": None} if config.learning_rate_schedule == "constant" else {}
+        if {**recorded, **free} != {**wanted, **free}:
+            raise ValueError(f"{run_dir} holds a run with another configuration ({path}); "
+                             "choose a new folder or delete it")
+    checkpoint.write_json_atomic(path, wanted)
 
 
 def save_state(model: keras.Model, run_dir, progress: dict,

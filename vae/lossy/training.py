@@ -3,7 +3,7 @@
 ``train_codec(CodecTrainConfig(lmbda=0.01), "runs/codec-0.01")`` trains a
 :class:`~vae.lossy.codec_model.LearnedCodec` on the grey MNIST training
 digits (no binarization: the codec codes grey levels) with the package's
-epoch loop (:func:`vae.training.fit_epochs`). After every epoch it saves a
+resumable epoch loop (:func:`vae.training.fit_resumably`). After every epoch it saves a
 resume state (weights, Adam's variables, the noise generator, the history)
 in a fresh folder and then points ``run_dir/latest.json`` at it, so calling
 it again continues a stopped run. At the end it derives the integer tables
@@ -17,8 +17,6 @@ Introduced in chapter 10.
 from __future__ import annotations
 
 import dataclasses
-import json
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -26,11 +24,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vae import checkpoint, data, defaults, resume
+from vae import data, defaults, resume
 from vae.checks import check_int, check_number
 from vae.lossy import storage
 from vae.lossy.codec_model import LearnedCodec
-from vae.training import fit_epochs, learning_rate_schedule, versions
+from vae.training import fit_resumably, learning_rate_schedule, run_summary
 
 _DEFAULT = defaults.CODEC_TRAINING
 
@@ -114,23 +112,6 @@ def _initialise_from(model: LearnedCodec, directory: str) -> dict:
     return {"checkpoint": str(directory), "lmbda": source.lmbda, "weights_sha256": manifest["weights_sha256"]}
 
 
-def _claim_run_dir(run_dir: Path, config: CodecTrainConfig) -> None:
-    """Record the config; refuse a folder holding another run.
-
-    Only ``epochs`` may grow, and only with a constant learning rate (a cosine
-    schedule is shaped by the number of epochs).
-    """
-    config_file = run_dir / "codec_config.json"
-    wanted = json.loads(json.dumps(config.as_dict()))
-    if config_file.is_file():
-        recorded = {"learning_rate_schedule": "constant", **json.loads(config_file.read_text())}
-        free = {"epochs": None} if config.learning_rate_schedule == "constant" else {}
-        if {**recorded, **free} != {**wanted, **free}:
-            raise ValueError(f"{run_dir} holds a run with another configuration ({config_file}); "
-                             "choose a new folder or delete it")
-    checkpoint.write_json_atomic(config_file, wanted)
-
-
 def train_codec(config: CodecTrainConfig, run_dir, train_images=None, test_images=None,
                 command: str | None = None, export_dir=None,
                 progress: Callable[[dict], None] | None = None) -> tuple[LearnedCodec, dict]:
@@ -152,7 +133,7 @@ def train_codec(config: CodecTrainConfig, run_dir, train_images=None, test_image
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _claim_run_dir(run_dir, config)
+    resume.claim_run_dir(run_dir, "codec_config.json", config, older_defaults={"learning_rate_schedule": "constant"})
     uses_mnist = train_images is None
     if train_images is None:
         train_images, _ = data.load_mnist("train")
@@ -160,25 +141,12 @@ def train_codec(config: CodecTrainConfig, run_dir, train_images=None, test_image
         test_images = data.load_mnist("test")[0][:config.validation_images]
     model = new_codec(config, -(-len(train_images) // config.batch_size))
     initial = _initialise_from(model, config.init_from) if config.init_from is not None else None
-    state = (resume.load_state(model, run_dir, storage.load_weights_into)
-             or {"epochs_done": 0, "history": [], "seconds": 0.0, "cpu_seconds": 0.0})
     pixels = tf.constant(np.asarray(train_images, dtype=np.float32))
-    clock = {}
-
-    def save_state(record: dict) -> None:
-        nonlocal state
-        state = {"epochs_done": record["epoch"], "history": state["history"] + [record],
-                 "seconds": state["seconds"] + time.perf_counter() - clock["wall"],
-                 "cpu_seconds": state.get("cpu_seconds", 0.0) + time.process_time() - clock["cpu"]}
-        resume.save_state(model, run_dir, state, storage.save_weights_atomic)
-        if progress is not None:
-            progress(record)
-
-    fit_epochs(model, lambda epoch: data.training_batches(pixels, config.batch_size, epoch=epoch, seed=config.seed,
-                                                          binarize=False),
-               config.epochs, initial_epoch=state["epochs_done"],
-               validation=data.evaluation_batches(np.asarray(test_images, np.float32), batch_size=500),
-               on_epoch_begin=lambda epoch: clock.update(wall=time.perf_counter(), cpu=time.process_time()), on_epoch_end=save_state)
+    state = fit_resumably(
+        model, run_dir,
+        lambda epoch: data.training_batches(pixels, config.batch_size, epoch=epoch, seed=config.seed, binarize=False),
+        config.epochs, data.evaluation_batches(np.asarray(test_images, np.float32), batch_size=500),
+        storage.save_weights_atomic, storage.load_weights_into, progress=progress)
     manifest = {
         "command": command,
         "kind": "lossy codec (scale hyperprior)",
@@ -189,14 +157,7 @@ def train_codec(config: CodecTrainConfig, run_dir, train_images=None, test_image
                  "train_images": int(len(train_images)), "validation_images": int(len(test_images))},
         "units": {"loss": "bpp + lmbda * MSE on grey levels 0..255", "bpp": "bits per pixel",
                   "mse": "grey levels 0..255 squared", "psnr": "dB, peak 1"},
-        "epochs": state["epochs_done"],
-        "seconds": round(state["seconds"], 1),
-        "cpu_seconds": round(state.get("cpu_seconds", 0.0), 1),
-        "images_per_second": round(state["epochs_done"] * len(train_images) / max(state["seconds"], 1e-9), 1),
-        "metrics": state["history"][-1] if state["history"] else {},
-        "history": state["history"],
-        "versions": versions(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **run_summary(state, len(train_images)),
     }
     manifest = storage.save_codec(model, export_dir or run_dir, manifest)
     return model, manifest

@@ -2,7 +2,7 @@
 
 ``train_vqvae(VQTrainConfig(), "runs/vqvae-k256")`` trains a
 :class:`~vae.vq.model.VQVAE` on the grey MNIST training digits (no
-binarization) with the package's epoch loop (:func:`vae.training.fit_epochs`).
+binarization) with the package's resumable epoch loop (:func:`vae.training.fit_resumably`).
 The prior is trained in the same steps on the current encoder's indices
 (its cross-entropy is part of the loss; the indices are constants to it);
 the cosine learning-rate schedule lets the code settle in the last epochs,
@@ -19,8 +19,6 @@ Introduced in chapter 10.
 from __future__ import annotations
 
 import dataclasses
-import json
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -30,7 +28,7 @@ import tensorflow as tf
 
 from vae import checkpoint, data, defaults, resume
 from vae.checks import check_int, check_number
-from vae.training import fit_epochs, learning_rate_schedule, versions
+from vae.training import fit_resumably, learning_rate_schedule, run_summary
 from vae.vq.model import VQVAE
 
 DEFAULTS = defaults.VQ_TRAINING
@@ -96,19 +94,6 @@ def new_vqvae(config: VQTrainConfig, steps_per_epoch: int = -(-60000 // 64)) -> 
     return model
 
 
-def _claim_run_dir(run_dir: Path, config: VQTrainConfig) -> None:
-    """Record the config; refuse a folder holding another run (only a constant-rate run may grow its epochs)."""
-    config_file = run_dir / "vqvae_config.json"
-    wanted = json.loads(json.dumps(config.as_dict()))
-    if config_file.is_file():
-        recorded = json.loads(config_file.read_text())
-        free = {"epochs": None} if config.learning_rate_schedule == "constant" else {}
-        if {**recorded, **free} != {**wanted, **free}:
-            raise ValueError(f"{run_dir} holds a run with another configuration ({config_file}); "
-                             "choose a new folder or delete it")
-    checkpoint.write_json_atomic(config_file, wanted)
-
-
 def train_vqvae(config: VQTrainConfig, run_dir, train_images=None, test_images=None, command: str | None = None,
                 export_dir=None, name: str | None = None, evaluation_images: int = 2000,
                 progress: Callable[[dict], None] | None = None) -> tuple[VQVAE, dict]:
@@ -135,34 +120,23 @@ def train_vqvae(config: VQTrainConfig, run_dir, train_images=None, test_images=N
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _claim_run_dir(run_dir, config)
+    resume.claim_run_dir(run_dir, "vqvae_config.json", config)
     uses_mnist = train_images is None
     if train_images is None:
         train_images, _ = data.load_mnist("train")
     if test_images is None:
         test_images = data.load_mnist("test")[0][:config.validation_images]
     model = new_vqvae(config, -(-len(train_images) // config.batch_size))
-    state = (resume.load_state(model, run_dir, storage.load_weights_into)
-             or {"epochs_done": 0, "history": [], "seconds": 0.0, "cpu_seconds": 0.0})
     pixels = tf.constant(np.asarray(train_images, dtype=np.float32))
-    clock = {}
 
-    def save_state(record: dict) -> None:
-        nonlocal state
+    def measure(record: dict) -> None:
         record["restarted"] = float(model.restarted.numpy())
-        state = {"epochs_done": record["epoch"], "history": state["history"] + [record],
-                 "seconds": state["seconds"] + time.perf_counter() - clock["wall"],
-                 "cpu_seconds": state["cpu_seconds"] + time.process_time() - clock["cpu"]}
-        resume.save_state(model, run_dir, state, storage.save_weights_atomic)
-        if progress is not None:
-            progress(record)
 
-    fit_epochs(model, lambda epoch: data.training_batches(pixels, config.batch_size, epoch=epoch, seed=config.seed,
-                                                          binarize=False),
-               config.epochs, initial_epoch=state["epochs_done"],
-               validation=data.evaluation_batches(np.asarray(test_images, np.float32), batch_size=500),
-               on_epoch_begin=lambda epoch: clock.update(wall=time.perf_counter(), cpu=time.process_time()),
-               on_epoch_end=save_state)
+    state = fit_resumably(
+        model, run_dir,
+        lambda epoch: data.training_batches(pixels, config.batch_size, epoch=epoch, seed=config.seed, binarize=False),
+        config.epochs, data.evaluation_batches(np.asarray(test_images, np.float32), batch_size=500),
+        storage.save_weights_atomic, storage.load_weights_into, measure=measure, progress=progress)
     export_dir = Path(export_dir or run_dir)
     manifest = {
         "command": command,
@@ -174,15 +148,7 @@ def train_vqvae(config: VQTrainConfig, run_dir, train_images=None, test_images=N
         "units": {"loss": "MSE on [0, 1] + codebook + beta * commitment + prior cross-entropy (nats per index)",
                   "mse": "grey levels 0..255 squared", "psnr": "dB, peak 1", "prior_bits": "bits per index",
                   "bpp": "bits per pixel"},
-        "epochs": state["epochs_done"],
-        "seconds": round(state["seconds"], 1),
-        "cpu_seconds": round(state["cpu_seconds"], 1),
-        "cpu_minutes": round(state["cpu_seconds"] / 60, 1),
-        "images_per_second": round(state["epochs_done"] * len(train_images) / max(state["seconds"], 1e-9), 1),
-        "metrics": state["history"][-1] if state["history"] else {},
-        "history": state["history"],
-        "versions": versions(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **run_summary(state, len(train_images), cpu_minutes=True),
     }
     manifest = _export(model, export_dir, manifest, name=name or export_dir.name,
                        evaluation_images=evaluation_images)
