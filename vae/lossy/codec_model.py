@@ -41,12 +41,13 @@ import tensorflow as tf
 from vae.checks import check_images, check_int, check_number
 from vae.lossy import transforms
 from vae.lossy.entropy_models import FactorizedDensity, ScaleLadder, gaussian_bits
+from vae.tracked_steps import TrackedSteps
 
 PIXELS = 28 * 28
 GREY_PEAK = 255.0
 
 
-class LearnedCodec(keras.Model):
+class LearnedCodec(TrackedSteps, keras.Model):
     """A scale-hyperprior transform codec for 28x28 grey digits.
 
     Args:
@@ -142,35 +143,8 @@ class LearnedCodec(keras.Model):
         """Reconstructions of rounded latents (no entropy coding), ``(batch, 28, 28, 1)``."""
         return self.rate_distortion(x, training=training)["reconstruction"]
 
-    # -- fit ----------------------------------------------------------------------------
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
-
-    def _record(self, values: dict) -> dict:
-        for name, tracker in self.trackers.items():
-            tracker.update_state(values[name])
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
-
-    def train_step(self, data):
-        """One Adam step on ``bpp + λ·MSE₂₅₅`` with noisy latents; returns the running metrics."""
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        with tf.GradientTape() as tape:
-            values = self.rate_distortion(x, training=True)
-        gradients = tape.gradient(values["loss"], self.trainable_variables)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-        return self._record(values)
-
-    def test_step(self, data):
-        """Metrics with rounded latents (the coded rate, up to the integer tables)."""
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        return self._record(self.rate_distortion(x, training=False))
-
-    def fit(self, x=None, *args, shuffle=None, **kwargs):
-        """Keras ``fit``; a ``tf.data.Dataset`` is taken as already shuffled (as :meth:`vae.models.VAE.fit`)."""
-        if shuffle is None:
-            shuffle = not isinstance(x, tf.data.Dataset)
-        return super().fit(x, *args, shuffle=shuffle, **kwargs)
+    # -- fit (vae.tracked_steps) ----------------------------------------------------------
+    _batch_values = rate_distortion  # fit: one Adam step on bpp + λ·MSE₂₅₅ with noisy latents
 
     def get_config(self) -> dict:
         """The constructor arguments, plus ``architecture``, as plain JSON types."""

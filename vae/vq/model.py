@@ -46,6 +46,7 @@ import tensorflow as tf
 
 from vae.checks import check_int, check_number
 from vae.lossy import transforms
+from vae.tracked_steps import TrackedSteps
 from vae.vq.prior import pixelcnn
 
 GRID = 7
@@ -67,7 +68,7 @@ def vq_encoder(code_dim: int, filters: int) -> keras.Sequential:
     ], name="encoder")
 
 
-class VQVAE(keras.Model):
+class VQVAE(TrackedSteps, keras.Model):
     """A VQ-VAE with a PixelCNN prior for 28x28 grey digits.
 
     Args:
@@ -218,35 +219,12 @@ class VQVAE(keras.Model):
         """Reconstructions ``(batch, 28, 28, 1)`` through the codebook (float decoder)."""
         return self.losses_of(x, training=training)["reconstruction"]
 
-    # -- fit ----------------------------------------------------------------------------
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
+    # -- fit (vae.tracked_steps) ----------------------------------------------------------
+    _batch_values = losses_of  # fit: one Adam step on the VQ-VAE's loss and the prior's cross-entropy
 
-    def _record(self, values: dict) -> dict:
-        for name, tracker in self.trackers.items():
-            tracker.update_state(values[name])
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
-
-    def train_step(self, data):
-        """One Adam step on the VQ-VAE's loss and the prior's cross-entropy, then the usage and restarts."""
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        with tf.GradientTape() as tape:
-            values = self.losses_of(x, training=True)
-        gradients = tape.gradient(values["loss"], self.trainable_variables)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+    def _after_train_step(self, values: dict) -> None:
+        """After each step: the usage averages and the restarts."""
         self._update_usage_and_restart(values["share"], values["z_e"])
-        return self._record(values)
-
-    def test_step(self, data):
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        return self._record(self.losses_of(x, training=False))
-
-    def fit(self, x=None, *args, shuffle=None, **kwargs):
-        """Keras ``fit``; a ``tf.data.Dataset`` is taken as already shuffled."""
-        if shuffle is None:
-            shuffle = not isinstance(x, tf.data.Dataset)
-        return super().fit(x, *args, shuffle=shuffle, **kwargs)
 
     def get_config(self) -> dict:
         """The constructor arguments, plus ``architecture``, as plain JSON types."""
