@@ -267,13 +267,7 @@ class LossyCodec:
         return Decompressed(images=images, header=header)
 
     def _check_same_model(self, header: dict) -> None:
-        if header["model"] != self.name or header["weights_sha256"] != self.weights_sha256 \
-                or header["tables_sha256"] != self.tables_sha256:
-            raise CompressionError(
-                f"this file was compressed with lossy model {header['model']!r} (weights "
-                f"{str(header['weights_sha256'])[:12]}..., tables {str(header['tables_sha256'])[:12]}...), not with "
-                f"{self.name!r} (weights {self.weights_sha256[:12]}..., tables {self.tables_sha256[:12]}...); "
-                "decompress it with that checkpoint")
+        container.check_same_model(header, self.name, self.weights_sha256, self.tables_sha256)
         expected_latent = [transforms.LATENT_SIZE, transforms.LATENT_SIZE, self.tables.meta["channels"]]
         expected_hyper = [transforms.HYPER_SIZE, transforms.HYPER_SIZE, self.tables.meta["hyper_channels"]]
         if header["latent_shape"] != expected_latent or header["hyper_shape"] != expected_hyper \

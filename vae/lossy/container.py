@@ -63,3 +63,26 @@ def unpack(blob: bytes) -> tuple[dict, bytes]:
 def header_bytes(blob: bytes) -> int:
     """Bytes of a lossy file outside its body (magic, length, header, CRC). Introduced in chapter 10."""
     return checked_file.header_bytes(blob, magic=MAGIC)
+
+
+def check_same_model(header: dict, name: str, weights_sha256: str, tables_sha256: str) -> None:
+    """Refuse a file's header that names another model, checkpoint or tables than the decoder's.
+
+    Args:
+        header: an unpacked header with ``model``, ``weights_sha256`` and ``tables_sha256``.
+        name, weights_sha256, tables_sha256: the decoder's model name and its
+            weights' and integer tables' SHA-256 (hex).
+
+    Raises:
+        CompressionError: any of the three differs; the sentence says which
+            checkpoint the file needs.
+
+    Introduced in chapter 10.
+    """
+    if header["model"] != name or header["weights_sha256"] != weights_sha256 \
+            or header["tables_sha256"] != tables_sha256:
+        raise CompressionError(
+            f"this file was compressed with lossy model {header['model']!r} (weights "
+            f"{str(header['weights_sha256'])[:12]}..., tables {str(header['tables_sha256'])[:12]}...), not with "
+            f"{name!r} (weights {weights_sha256[:12]}..., tables {tables_sha256[:12]}...); "
+            "decompress it with that checkpoint")

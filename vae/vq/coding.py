@@ -183,13 +183,7 @@ class VQCodec:
         return Decompressed(images=images, header=header)
 
     def _check_same_model(self, header: dict) -> None:
-        if header["model"] != self.name or header["weights_sha256"] != self.weights_sha256 \
-                or header["tables_sha256"] != self.tables_sha256:
-            raise CompressionError(
-                f"this file was compressed with lossy model {header['model']!r} (weights "
-                f"{str(header['weights_sha256'])[:12]}..., tables {str(header['tables_sha256'])[:12]}...), not with "
-                f"{self.name!r} (weights {self.weights_sha256[:12]}..., tables {self.tables_sha256[:12]}...); "
-                "decompress it with that checkpoint")
+        container.check_same_model(header, self.name, self.weights_sha256, self.tables_sha256)
         if header["grid"] != [GRID, GRID] or header["codebook_size"] != self.codebook_size \
                 or header["image_shape"] != [28, 28]:
             raise CompressionError(f"the file's grid {header['grid']} and codebook size {header['codebook_size']} "
