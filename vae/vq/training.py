@@ -2,7 +2,8 @@
 
 ``train_vqvae(VQTrainConfig(), "runs/vqvae-k256")`` trains a
 :class:`~vae.vq.model.VQVAE` on the grey MNIST training digits (no
-binarization) with the package's resumable epoch loop (:func:`vae.training.fit_resumably`).
+binarization) with the package's resumable epoch loop on grey digits
+(:func:`vae.lossy.training.fit_grey_digits`, which runs :func:`vae.training.fit_resumably`).
 The prior is trained in the same steps on the current encoder's indices
 (its cross-entropy is part of the loss; the indices are constants to it);
 the cosine learning-rate schedule lets the code settle in the last epochs,
@@ -23,12 +24,11 @@ from pathlib import Path
 from typing import Callable
 
 import keras
-import numpy as np
-import tensorflow as tf
 
 from vae import checkpoint, data, defaults, resume
 from vae.checks import check_int, check_number
-from vae.training import fit_resumably, learning_rate_schedule, run_summary
+from vae.lossy.training import fit_grey_digits, grey_digits
+from vae.training import learning_rate_schedule, run_summary
 from vae.vq.model import VQVAE
 
 DEFAULTS = defaults.VQ_TRAINING
@@ -121,30 +121,20 @@ def train_vqvae(config: VQTrainConfig, run_dir, train_images=None, test_images=N
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     resume.claim_run_dir(run_dir, "vqvae_config.json", config)
-    uses_mnist = train_images is None
-    if train_images is None:
-        train_images, _ = data.load_mnist("train")
-    if test_images is None:
-        test_images = data.load_mnist("test")[0][:config.validation_images]
+    train_images, test_images, data_record = grey_digits(config, train_images, test_images)
     model = new_vqvae(config, -(-len(train_images) // config.batch_size))
-    pixels = tf.constant(np.asarray(train_images, dtype=np.float32))
 
     def measure(record: dict) -> None:
         record["restarted"] = float(model.restarted.numpy())
 
-    state = fit_resumably(
-        model, run_dir,
-        lambda epoch: data.training_batches(pixels, config.batch_size, epoch=epoch, seed=config.seed, binarize=False),
-        config.epochs, data.evaluation_batches(np.asarray(test_images, np.float32), batch_size=500),
-        storage.save_weights_atomic, storage.load_weights_into, measure=measure, progress=progress)
+    state = fit_grey_digits(model, run_dir, config, train_images, test_images, storage.save_weights_atomic,
+                            storage.load_weights_into, measure=measure, progress=progress)
     export_dir = Path(export_dir or run_dir)
     manifest = {
         "command": command,
         "kind": "VQ-VAE with a PixelCNN prior (lossy codec and generator)",
         "train_config": config.as_dict(),
-        "data": {"train": "MNIST training digits, grey levels" if uses_mnist else "caller-supplied",
-                 "train_sha256": data.MNIST_SHA256["x_train"] if uses_mnist else None,
-                 "train_images": int(len(train_images)), "validation_images": int(len(test_images))},
+        "data": data_record,
         "units": {"loss": "MSE on [0, 1] + codebook + beta * commitment + prior cross-entropy (nats per index)",
                   "mse": "grey levels 0..255 squared", "psnr": "dB, peak 1", "prior_bits": "bits per index",
                   "bpp": "bits per pixel"},
