@@ -27,7 +27,6 @@ Introduced in chapter 10.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 
 import constriction
 import numpy as np
@@ -97,10 +96,6 @@ def grey_images(images) -> np.ndarray:
     if not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 1:
         raise ValueError("expected float grey levels in [0, 1]; got values outside it")
     return array.astype(np.float32)
-
-
-def _sha256_array(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
 class LossyCodec:
@@ -214,7 +209,7 @@ class LossyCodec:
         header = {"model": self.name, "weights_sha256": self.weights_sha256, "tables_sha256": self.tables_sha256,
                   "lmbda": self.lmbda, "count": len(images), "image_shape": [28, 28],
                   "latent_shape": list(y_hat.shape[1:]), "hyper_shape": list(z_hat.shape[1:]),
-                  "payload_words": len(words), "reconstruction_sha256": _sha256_array(reconstruction),
+                  "payload_words": len(words), "reconstruction_sha256": container.reconstruction_sha256(reconstruction),
                   **({"names": list(names)} if names is not None else {})}
         return Encoded(container.pack(header, words.tobytes()), reconstruction,
                        self._information(z_hat, y_hat, levels), clipped)
@@ -261,9 +256,7 @@ class LossyCodec:
             images = self.reconstruct(y_hat)
         except (AssertionError, ValueError, RuntimeError, IndexError) as error:
             raise CompressionError(f"the file did not decode ({type(error).__name__}: {error})") from None
-        if _sha256_array(images) != header["reconstruction_sha256"]:
-            raise CompressionError(f"decoding with model {self.name!r} did not reproduce the encoder's "
-                                   "reconstruction: the file was made with other tables or is damaged")
+        container.check_reconstruction(images, header, self.name)
         return Decompressed(images=images, header=header)
 
     def _check_same_model(self, header: dict) -> None:

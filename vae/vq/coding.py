@@ -26,7 +26,6 @@ Introduced in chapter 10.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 
@@ -42,10 +41,6 @@ ARCHITECTURE = "vqvae"
 HEADER_FIELDS = frozenset({"model", "architecture", "weights_sha256", "tables_sha256", "count", "image_shape",
                            "grid", "codebook_size", "payload_words", "reconstruction_sha256"})
 PIXELS = 28 * 28
-
-
-def _sha256_array(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
 class VQCodec:
@@ -127,7 +122,7 @@ class VQCodec:
         header = {"model": self.name, "architecture": ARCHITECTURE, "weights_sha256": self.weights_sha256,
                   "tables_sha256": self.tables_sha256, "count": len(indices), "image_shape": [28, 28],
                   "grid": [GRID, GRID], "codebook_size": self.codebook_size, "payload_words": len(words),
-                  "reconstruction_sha256": _sha256_array(reconstruction),
+                  "reconstruction_sha256": container.reconstruction_sha256(reconstruction),
                   **({"names": list(names)} if names is not None else {})}
         bits = self.information(indices).reshape(len(indices), -1).sum(axis=1)
         return Encoded(container.pack(header, words.tobytes()), reconstruction, bits, 0)
@@ -177,9 +172,7 @@ class VQCodec:
         """
         indices, header = self.decode_indices(blob)
         images = self.reconstruct(indices)
-        if _sha256_array(images) != header["reconstruction_sha256"]:
-            raise CompressionError(f"decoding with model {self.name!r} did not reproduce the encoder's "
-                                   "reconstruction: the file was made with other tables or is damaged")
+        container.check_reconstruction(images, header, self.name)
         return Decompressed(images=images, header=header)
 
     def _check_same_model(self, header: dict) -> None:
