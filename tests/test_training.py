@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vae import checkpoint, data, training
+from vae import checkpoint, data, resume, training
 
 
 def test_constant_beta_never_changes():
@@ -101,6 +101,70 @@ def test_a_run_killed_after_an_epoch_resumes_and_ends_like_an_uninterrupted_one(
     assert manifest["epochs"] == 3 and [r["epoch"] for r in manifest["history"]] == [1, 2, 3]
     for a, b in zip(straight.weights, resumed.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+def _grey_trainer(kind: str):
+    """A short seeded run of a grey-digit trainer: ``run(run_dir, progress) -> (model, manifest)``."""
+    train, test = data.load_mnist("train")[0][:128], data.load_mnist("test")[0][:32]
+    if kind == "codec":
+        from vae.lossy.training import CodecTrainConfig, train_codec
+
+        config = CodecTrainConfig(channels=8, hyper_channels=4, filters=32, hyper_filters=16, epochs=2,
+                                  batch_size=32, validation_images=32)
+        return lambda run_dir, progress=None: train_codec(config, run_dir, train, test, progress=progress)
+    from vae.vq.training import VQTrainConfig, train_vqvae
+
+    config = VQTrainConfig(codebook_size=32, code_dim=8, filters=16, prior_embedding=8, prior_filters=16,
+                           prior_layers=2, epochs=2, batch_size=32, validation_images=32)
+    return lambda run_dir, progress=None: train_vqvae(config, run_dir, train, test, evaluation_images=0,
+                                                      progress=progress)
+
+
+@pytest.mark.parametrize("kind", ["codec", "vqvae"])
+def test_a_stopped_grey_digit_run_resumes_to_the_weights_and_history_of_an_uninterrupted_one(tmp_path, kind):
+    run = _grey_trainer(kind)
+    straight, straight_manifest = run(tmp_path / "straight")
+
+    def kill_after_first_epoch(record):
+        if record["epoch"] == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        run(tmp_path / "resumed", kill_after_first_epoch)
+    resumed, manifest = run(tmp_path / "resumed")
+    assert manifest["history"] == straight_manifest["history"] and manifest["epochs"] == 2
+    for a, b in zip(straight.weights, resumed.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+def test_the_resumable_loop_computes_exactly_what_the_plain_loop_does(tmp_path, tiny_data):
+    config = training.TrainConfig(epochs=2, kl_warmup_epochs=1.5, **TINY)
+    images = tf.constant(tiny_data[0].astype(np.float32))
+
+    def batches(epoch):
+        return data.training_batches(images, config.batch_size, epoch=epoch, seed=config.seed)
+
+    validation = data.evaluation_batches(tiny_data[1], batch_size=500)
+    plain = training.fit_epochs(training.new_model(config, 4), batches, 2, schedule=training.beta_schedule(config),
+                                validation=validation)
+    state = training.fit_resumably(training.new_model(config, 4), tmp_path, batches, 2, validation,
+                                   checkpoint.save_weights_atomic, checkpoint.load_weights_into,
+                                   schedule=training.beta_schedule(config))
+    assert state["epochs_done"] == 2 and state["history"] == plain and plain[0]["beta"] < plain[1]["beta"]
+    assert state["seconds"] > 0 and state["cpu_seconds"] > 0
+
+
+def test_a_run_folder_recorded_before_an_option_existed_takes_the_older_default(tmp_path):
+    config = training.TrainConfig(**TINY)
+    recorded = {k: v for k, v in json.loads(json.dumps(config.as_dict())).items() if k != "precision"}
+    (tmp_path / "train_config.json").write_text(json.dumps(recorded))
+    with pytest.raises(ValueError, match="another configuration"):
+        resume.claim_run_dir(tmp_path, "train_config.json", config)
+    resume.claim_run_dir(tmp_path, "train_config.json", config, older_defaults={"precision": "float32"})
+    assert json.loads((tmp_path / "train_config.json").read_text())["precision"] == "float32"
+    bfloat16 = training.TrainConfig(**TINY, precision="mixed_bfloat16")
+    with pytest.raises(ValueError, match="another configuration"):
+        resume.claim_run_dir(tmp_path, "train_config.json", bfloat16, older_defaults={"precision": "float32"})
 
 
 def test_a_run_folder_of_another_configuration_is_refused(tmp_path, tiny_data):
