@@ -36,26 +36,31 @@ from vae import checkpoint
 LATEST_FILE = "latest.json"
 
 
-def claim_run_dir(run_dir, config_file: str, config, older_defaults: dict | None = None) -> None:
-    """Record a run's options in ``run_dir/config_file``; refuse a folder that holds another run.
+def claim_run_dir(run_dir, config_file: str, config, older_defaults: dict | None = None) -> Path:
+    """Make the run folder and record the run's options in ``run_dir/config_file``; refuse a folder of another run.
 
     Only ``epochs`` may differ from the recorded options, so that a finished
     run can be extended, and only with a constant learning rate: a cosine
     schedule is shaped by the number of epochs.
 
     Args:
-        run_dir: the run folder (it exists).
+        run_dir: the run folder (made, with its parents, if missing).
         config_file: the JSON file's name, e.g. ``"train_config.json"``.
         config: the run's config dataclass, with ``as_dict()`` and ``learning_rate_schedule``.
         older_defaults: values of options that files written before those
             options existed lack (e.g. ``{"precision": "float32"}``).
+
+    Returns:
+        ``run_dir`` as a ``Path``.
 
     Raises:
         ValueError: the folder holds a run with other options.
 
     Introduced in chapter 5.
     """
-    path = Path(run_dir) / config_file
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / config_file
     wanted = json.loads(json.dumps(config.as_dict()))
     if path.is_file():
         recorded = {**(older_defaults or {}), **json.loads(path.read_text())}
@@ -64,6 +69,7 @@ def claim_run_dir(run_dir, config_file: str, config, older_defaults: dict | None
             raise ValueError(f"{run_dir} holds a run with another configuration ({path}); "
                              "choose a new folder or delete it")
     checkpoint.write_json_atomic(path, wanted)
+    return run_dir
 
 
 def save_state(model: keras.Model, run_dir, progress: dict,

@@ -404,10 +404,8 @@ def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
 
     Introduced in chapter 5.
     """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    resume.claim_run_dir(run_dir, "train_config.json", config,
-                         older_defaults={"learning_rate_schedule": "constant", "precision": "float32"})
+    run_dir = resume.claim_run_dir(run_dir, "train_config.json", config,
+                                   older_defaults={"learning_rate_schedule": "constant", "precision": "float32"})
     uses_mnist = train_images is None
     if train_images is None:
         train_images, _ = data.load_mnist("train")

@@ -17,7 +17,6 @@ Introduced in chapter 10.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Callable
 
 import keras
@@ -182,9 +181,8 @@ def train_codec(config: CodecTrainConfig, run_dir, train_images=None, test_image
 
     Introduced in chapter 10.
     """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    resume.claim_run_dir(run_dir, "codec_config.json", config, older_defaults={"learning_rate_schedule": "constant"})
+    run_dir = resume.claim_run_dir(run_dir, "codec_config.json", config,
+                                   older_defaults={"learning_rate_schedule": "constant"})
     train_images, test_images, data_record = grey_digits(config, train_images, test_images)
     model = new_codec(config, -(-len(train_images) // config.batch_size))
     initial = _initialise_from(model, config.init_from) if config.init_from is not None else None

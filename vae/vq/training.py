@@ -118,9 +118,7 @@ def train_vqvae(config: VQTrainConfig, run_dir, train_images=None, test_images=N
     """
     from vae.vq import storage
 
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    resume.claim_run_dir(run_dir, "vqvae_config.json", config)
+    run_dir = resume.claim_run_dir(run_dir, "vqvae_config.json", config)
     train_images, test_images, data_record = grey_digits(config, train_images, test_images)
     model = new_vqvae(config, -(-len(train_images) // config.batch_size))
 
