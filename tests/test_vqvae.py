@@ -1,15 +1,13 @@
 """vae.vq: the VQ-VAE (codebook, straight-through, restarts), its PixelCNN prior, exact coding, files, CLI, samples."""
 
 import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from other_process import MANY_THREADS, ONE_THREAD, run_python
 from vae import cli, data
 from vae.checkpoint import CheckpointError
 from vae.compression import CompressionError
@@ -258,25 +256,11 @@ print("same" if np.array_equal(images, np.load(sys.argv[3])) else "different")
 """
 
 
-def _run(script: str, arguments: list, threads: dict) -> str:
-    environment = {key: value for key, value in os.environ.items()
-                   if key not in ("TF_NUM_INTEROP_THREADS", "TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS",
-                                  "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-    environment.update(threads)
-    result = subprocess.run([sys.executable, "-c", script, *map(str, arguments)], capture_output=True,
-                            text=True, timeout=300, env=environment)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout.strip().splitlines()[-1]
-
-
 def test_a_file_decodes_exactly_in_another_process_with_other_thread_settings(trained, tmp_path):
     directory = trained[0]
     blob, reconstruction = tmp_path / "digits.vlc", tmp_path / "reconstruction.npy"
-    one = {"TF_NUM_INTEROP_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "OMP_NUM_THREADS": "1",
-           "OPENBLAS_NUM_THREADS": "1"}
-    assert _run(_ENCODE, [directory, blob, reconstruction], one) == "encoded"
-    many = {"OMP_NUM_THREADS": "4", "OPENBLAS_NUM_THREADS": "3", "TF_NUM_INTRAOP_THREADS": "3"}
-    assert _run(_DECODE, [directory, blob, reconstruction], many) == "same"
+    assert run_python(_ENCODE, [directory, blob, reconstruction], ONE_THREAD) == "encoded"
+    assert run_python(_DECODE, [directory, blob, reconstruction], MANY_THREADS) == "same"
 
 
 # -- the command line ---------------------------------------------------------------------
