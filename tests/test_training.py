@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vae import checkpoint, data, resume, training
+from vae import _resumable, checkpoint, data, training
 
 
 def test_constant_beta_never_changes():
@@ -147,7 +147,7 @@ def test_the_resumable_loop_computes_exactly_what_the_plain_loop_does(tmp_path, 
     validation = data.evaluation_batches(tiny_data[1], batch_size=500)
     plain = training.fit_epochs(training.new_model(config, 4), batches, 2, schedule=training.beta_schedule(config),
                                 validation=validation)
-    state = training.fit_resumably(training.new_model(config, 4), tmp_path, batches, 2, validation,
+    state = _resumable.fit_resumably(training.new_model(config, 4), tmp_path, batches, 2, validation,
                                    checkpoint.save_weights_atomic, checkpoint.load_weights_into,
                                    schedule=training.beta_schedule(config))
     assert state["epochs_done"] == 2 and state["history"] == plain and plain[0]["beta"] < plain[1]["beta"]
@@ -159,12 +159,12 @@ def test_a_run_folder_recorded_before_an_option_existed_takes_the_older_default(
     recorded = {k: v for k, v in json.loads(json.dumps(config.as_dict())).items() if k != "precision"}
     (tmp_path / "train_config.json").write_text(json.dumps(recorded))
     with pytest.raises(ValueError, match="another configuration"):
-        resume.claim_run_dir(tmp_path, "train_config.json", config)
-    resume.claim_run_dir(tmp_path, "train_config.json", config, older_defaults={"precision": "float32"})
+        _resumable.claim_run_dir(tmp_path, "train_config.json", config)
+    _resumable.claim_run_dir(tmp_path, "train_config.json", config, older_defaults={"precision": "float32"})
     assert json.loads((tmp_path / "train_config.json").read_text())["precision"] == "float32"
     bfloat16 = training.TrainConfig(**TINY, precision="mixed_bfloat16")
     with pytest.raises(ValueError, match="another configuration"):
-        resume.claim_run_dir(tmp_path, "train_config.json", bfloat16, older_defaults={"precision": "float32"})
+        _resumable.claim_run_dir(tmp_path, "train_config.json", bfloat16, older_defaults={"precision": "float32"})
 
 
 def test_a_run_folder_of_another_configuration_is_refused(tmp_path, tiny_data):

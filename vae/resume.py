@@ -8,12 +8,11 @@ A run folder holds one complete state at a time::
         optimizer.npz            Adam's variables (moments, step count)
         noise_state.npy          the model's Keras seed generator
         progress.json            epochs done, history, seconds
-
-    run_dir/<config file>        the run's options (:func:`claim_run_dir`)
+    run_dir/<config file>        the run's options (``train_config.json`` for the VAEs)
 
 A new state is written in full in a fresh folder before ``latest.json``
 points at it, so a run killed at any moment resumes from the last finished
-epoch. The three trainers use it through :func:`vae.training.fit_resumably`
+epoch. The three trainers use it through ``vae._resumable.fit_resumably``
 (:func:`vae.training.train` for the VAEs, :func:`vae.lossy.training.train_codec`
 for the learned codec, :func:`vae.vq.training.train_vqvae` for the VQ-VAE);
 each passes its own weight writer and reader and its own config file.
@@ -34,42 +33,6 @@ import numpy as np
 from vae import checkpoint
 
 LATEST_FILE = "latest.json"
-
-
-def claim_run_dir(run_dir, config_file: str, config, older_defaults: dict | None = None) -> Path:
-    """Make the run folder and record the run's options in ``run_dir/config_file``; refuse a folder of another run.
-
-    Only ``epochs`` may differ from the recorded options, so that a finished
-    run can be extended, and only with a constant learning rate: a cosine
-    schedule is shaped by the number of epochs.
-
-    Args:
-        run_dir: the run folder (made, with its parents, if missing).
-        config_file: the JSON file's name, e.g. ``"train_config.json"``.
-        config: the run's config dataclass, with ``as_dict()`` and ``learning_rate_schedule``.
-        older_defaults: values of options that files written before those
-            options existed lack (e.g. ``{"precision": "float32"}``).
-
-    Returns:
-        ``run_dir`` as a ``Path``.
-
-    Raises:
-        ValueError: the folder holds a run with other options.
-
-    Introduced in chapter 5.
-    """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / config_file
-    wanted = json.loads(json.dumps(config.as_dict()))
-    if path.is_file():
-        recorded = {**(older_defaults or {}), **json.loads(path.read_text())}
-        free = {"epochs": None} if config.learning_rate_schedule == "constant" else {}
-        if {**recorded, **free} != {**wanted, **free}:
-            raise ValueError(f"{run_dir} holds a run with another configuration ({path}); "
-                             "choose a new folder or delete it")
-    checkpoint.write_json_atomic(path, wanted)
-    return run_dir
 
 
 def save_state(model: keras.Model, run_dir, progress: dict,

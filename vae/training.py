@@ -7,17 +7,13 @@ trains the same way): ``model.fit`` once per epoch on that epoch's freshly
 shuffled batches, with the β schedule as a Keras callback and what differs
 between trainers (a resume state, a per-epoch measurement) as callbacks.
 
-:func:`fit_resumably` is that loop made resumable, for the three trainers
-that write checkpoints (:func:`train` here, the learned codec's and the
-VQ-VAE's): after every epoch it saves a complete resume state (weights,
-optimizer variables, noise-generator state, history; :mod:`vae.resume`) in
-a fresh folder and only then points ``run_dir/latest.json`` at it, so a run
-killed at any moment restarts from its last finished epoch; with op
-determinism on, the resumed run ends with the same weights as an
-uninterrupted one. :func:`run_summary` is the part of their manifests that
-it measures (epochs, time, history, versions).
-
-``train(config, run_dir)`` trains a VAE that way on dynamically binarized MNIST.
+``train(config, run_dir)`` runs that loop resumably, as the learned
+codec's and the VQ-VAE's trainers do (:mod:`vae._resumable`): after every
+epoch it saves a complete resume state (weights, optimizer variables,
+noise-generator state, history; :mod:`vae.resume`) in a fresh folder and
+only then points ``run_dir/latest.json`` at it, so a run killed at any
+moment restarts from its last finished epoch; with op determinism on, the
+resumed run ends with the same weights as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -27,15 +23,13 @@ import hashlib
 import platform
 import shlex
 import sys
-import time
-from pathlib import Path
 from typing import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from vae import checkpoint, data, defaults, resume
+from vae import checkpoint, data, defaults
 from vae.checks import check_int, check_number, check_positive_int
 from vae.models import VAE, build_model
 
@@ -295,88 +289,6 @@ def versions() -> dict:
             "keras": keras.__version__, "numpy": np.__version__, "vae": __version__}
 
 
-def fit_resumably(model: keras.Model, run_dir, batches: Callable[[int], tf.data.Dataset], epochs: int,
-                  validation, save_weights: Callable[[keras.Model, Path], object],
-                  load_weights: Callable[[keras.Model, Path], object], schedule: BetaSchedule | None = None,
-                  measure: Callable[[dict], None] | None = None,
-                  progress: Callable[[dict], None] | None = None) -> dict:
-    """:func:`fit_epochs` from the run folder's last resume state, saving a new state after every epoch.
-
-    This is what makes the three trainers resumable (:func:`train`,
-    :func:`vae.lossy.training.train_codec`, :func:`vae.vq.training.train_vqvae`):
-    the model gets the state of ``run_dir`` (:func:`vae.resume.load_state`)
-    if there is one, trains on from the epoch after it, and after each epoch
-    the record is measured, the state written (:func:`vae.resume.save_state`),
-    and only then is ``progress`` told, so a run stopped by ``progress``
-    resumes after that epoch.
-
-    Args:
-        model: a compiled model, optimizer built, with a ``seed_generator``.
-        run_dir: the run folder.
-        batches, epochs, validation, schedule: as for :func:`fit_epochs`.
-        save_weights, load_weights: the model's own weight writer and
-            reader (``save_weights(model, path)``, ``load_weights(model, path)``).
-        measure: called with each epoch's record, which it may extend
-            (e.g. per-unit KL), before the state is saved; its time counts.
-        progress: called with each epoch's record once its state is saved.
-
-    Returns:
-        the last state's progress record: ``{"epochs_done", "history" (one
-        record per epoch, the first included), "seconds" (wall clock of the
-        epochs, s), "cpu_seconds" (process CPU time, s)}``.
-
-    Introduced in chapter 5.
-    """
-    state = (resume.load_state(model, run_dir, load_weights)
-             or {"epochs_done": 0, "history": [], "seconds": 0.0, "cpu_seconds": 0.0})
-    clock = {}
-
-    def start_clock(epoch: int) -> None:
-        clock.update(wall=time.perf_counter(), cpu=time.process_time())
-
-    def save_state(record: dict) -> None:
-        nonlocal state
-        if measure is not None:
-            measure(record)
-        state = {"epochs_done": record["epoch"], "history": state["history"] + [record],
-                 "seconds": state["seconds"] + time.perf_counter() - clock["wall"],
-                 "cpu_seconds": state.get("cpu_seconds", 0.0) + time.process_time() - clock["cpu"]}
-        resume.save_state(model, run_dir, state, save_weights)
-        if progress is not None:
-            progress(record)
-
-    fit_epochs(model, batches, epochs, initial_epoch=state["epochs_done"], schedule=schedule,
-               validation=validation, on_epoch_begin=start_clock, on_epoch_end=save_state)
-    return state
-
-
-def run_summary(state: dict, train_images: int, cpu_minutes: bool = False) -> dict:
-    """The manifest's record of a finished run, from its last resume state (see :func:`fit_resumably`).
-
-    Args:
-        state: the progress record :func:`fit_resumably` returned.
-        train_images: images in one epoch.
-        cpu_minutes: also give the CPU time in minutes (the VQ-VAE's manifests do).
-
-    Returns:
-        ``{"epochs", "seconds" (wall clock, s), "cpu_seconds", ["cpu_minutes"],
-        "images_per_second", "metrics" (the last epoch's record, ``{}`` if
-        none), "history", "versions", "created" (UTC)}``, in this order.
-
-    Introduced in chapter 5.
-    """
-    summary = {"epochs": state["epochs_done"], "seconds": round(state["seconds"], 1),
-               "cpu_seconds": round(state.get("cpu_seconds", 0.0), 1)}
-    if cpu_minutes:
-        summary["cpu_minutes"] = round(state["cpu_seconds"] / 60, 1)
-    return {**summary,
-            "images_per_second": round(state["epochs_done"] * train_images / max(state["seconds"], 1e-9), 1),
-            "metrics": state["history"][-1] if state["history"] else {},
-            "history": state["history"],
-            "versions": versions(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-
-
 def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
           command: str | None = None, export_dir=None, progress: Callable[[dict], None] | None = None,
           strategy: tf.distribute.Strategy | None = None) -> tuple[VAE, dict]:
@@ -404,8 +316,10 @@ def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
 
     Introduced in chapter 5.
     """
-    run_dir = resume.claim_run_dir(run_dir, "train_config.json", config,
-                                   older_defaults={"learning_rate_schedule": "constant", "precision": "float32"})
+    from vae._resumable import claim_run_dir, fit_resumably, run_summary
+
+    run_dir = claim_run_dir(run_dir, "train_config.json", config,
+                            older_defaults={"learning_rate_schedule": "constant", "precision": "float32"})
     uses_mnist = train_images is None
     if train_images is None:
         train_images, _ = data.load_mnist("train")

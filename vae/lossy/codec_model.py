@@ -41,7 +41,7 @@ import tensorflow as tf
 from vae.checks import check_images, check_int, check_number
 from vae.lossy import transforms
 from vae.lossy.entropy_models import FactorizedDensity, ScaleLadder, gaussian_bits
-from vae.tracked_steps import TrackedSteps
+from vae._tracked_steps import TrackedSteps
 
 PIXELS = 28 * 28
 GREY_PEAK = 255.0
@@ -143,7 +143,7 @@ class LearnedCodec(TrackedSteps, keras.Model):
         """Reconstructions of rounded latents (no entropy coding), ``(batch, 28, 28, 1)``."""
         return self.rate_distortion(x, training=training)["reconstruction"]
 
-    # -- fit (vae.tracked_steps) ----------------------------------------------------------
+    # -- fit (vae._tracked_steps) ---------------------------------------------------------
     _batch_values = rate_distortion  # fit: one Adam step on bpp + λ·MSE₂₅₅ with noisy latents
 
     def get_config(self) -> dict:

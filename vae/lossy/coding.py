@@ -32,7 +32,7 @@ import constriction
 import numpy as np
 
 from vae.compression.container import CompressionError
-from vae.lossy import container, exact, transforms
+from vae.lossy import _decoding_checks, container, exact, transforms
 from vae.lossy.tables import PRECISION_BITS, CodecTables, Table
 
 HEADER_FIELDS = frozenset({"model", "weights_sha256", "tables_sha256", "lmbda", "count", "image_shape",
@@ -209,7 +209,7 @@ class LossyCodec:
         header = {"model": self.name, "weights_sha256": self.weights_sha256, "tables_sha256": self.tables_sha256,
                   "lmbda": self.lmbda, "count": len(images), "image_shape": [28, 28],
                   "latent_shape": list(y_hat.shape[1:]), "hyper_shape": list(z_hat.shape[1:]),
-                  "payload_words": len(words), "reconstruction_sha256": container.reconstruction_sha256(reconstruction),
+                  "payload_words": len(words), "reconstruction_sha256": _decoding_checks.reconstruction_sha256(reconstruction),
                   **({"names": list(names)} if names is not None else {})}
         return Encoded(container.pack(header, words.tobytes()), reconstruction,
                        self._information(z_hat, y_hat, levels), clipped)
@@ -256,11 +256,11 @@ class LossyCodec:
             images = self.reconstruct(y_hat)
         except (AssertionError, ValueError, RuntimeError, IndexError) as error:
             raise CompressionError(f"the file did not decode ({type(error).__name__}: {error})") from None
-        container.check_reconstruction(images, header, self.name)
+        _decoding_checks.check_reconstruction(images, header, self.name)
         return Decompressed(images=images, header=header)
 
     def _check_same_model(self, header: dict) -> None:
-        container.check_same_model(header, self.name, self.weights_sha256, self.tables_sha256)
+        _decoding_checks.check_same_model(header, self.name, self.weights_sha256, self.tables_sha256)
         expected_latent = [transforms.LATENT_SIZE, transforms.LATENT_SIZE, self.tables.meta["channels"]]
         expected_hyper = [transforms.HYPER_SIZE, transforms.HYPER_SIZE, self.tables.meta["hyper_channels"]]
         if header["latent_shape"] != expected_latent or header["hyper_shape"] != expected_hyper \

@@ -3,7 +3,7 @@
 ``train_codec(CodecTrainConfig(lmbda=0.01), "runs/codec-0.01")`` trains a
 :class:`~vae.lossy.codec_model.LearnedCodec` on the grey MNIST training
 digits (no binarization: the codec codes grey levels) with the package's
-resumable epoch loop (:func:`fit_grey_digits`). After every epoch it saves a
+resumable epoch loop (:mod:`vae._resumable`). After every epoch it saves a
 resume state (weights, Adam's variables, the noise generator, the history)
 in a fresh folder and then points ``run_dir/latest.json`` at it, so calling
 it again continues a stopped run. At the end it derives the integer tables
@@ -20,14 +20,13 @@ import dataclasses
 from typing import Callable
 
 import keras
-import numpy as np
-import tensorflow as tf
 
-from vae import data, defaults, resume
+from vae import defaults
+from vae._resumable import claim_run_dir, fit_grey_digits, grey_digits, run_summary
 from vae.checks import check_int, check_number
 from vae.lossy import storage
 from vae.lossy.codec_model import LearnedCodec
-from vae.training import fit_resumably, learning_rate_schedule, run_summary
+from vae.training import learning_rate_schedule
 
 _DEFAULT = defaults.CODEC_TRAINING
 
@@ -111,57 +110,6 @@ def _initialise_from(model: LearnedCodec, directory: str) -> dict:
     return {"checkpoint": str(directory), "lmbda": source.lmbda, "weights_sha256": manifest["weights_sha256"]}
 
 
-def grey_digits(config, train_images=None, test_images=None) -> tuple[np.ndarray, np.ndarray, dict]:
-    """The grey digits a lossy model trains and is validated on, and the manifest's record of them.
-
-    Args:
-        config: a run's config with ``validation_images`` (:class:`CodecTrainConfig`,
-            :class:`vae.vq.training.VQTrainConfig`).
-        train_images: grey images ``(N, 28, 28, 1)`` in [0, 1]; default the 60,000 MNIST training digits.
-        test_images: grey validation images; default the first ``config.validation_images`` MNIST test digits.
-
-    Returns:
-        ``(train_images, test_images, record)``, the record ``{"train", "train_sha256"
-        (of MNIST's file, None for the caller's images), "train_images", "validation_images"}``.
-
-    Introduced in chapter 10.
-    """
-    uses_mnist = train_images is None
-    if train_images is None:
-        train_images, _ = data.load_mnist("train")
-    if test_images is None:
-        test_images = data.load_mnist("test")[0][:config.validation_images]
-    record = {"train": "MNIST training digits, grey levels" if uses_mnist else "caller-supplied",
-              "train_sha256": data.MNIST_SHA256["x_train"] if uses_mnist else None,
-              "train_images": int(len(train_images)), "validation_images": int(len(test_images))}
-    return train_images, test_images, record
-
-
-def fit_grey_digits(model: keras.Model, run_dir, config, train_images, test_images,
-                    save_weights: Callable, load_weights: Callable, measure: Callable[[dict], None] | None = None,
-                    progress: Callable[[dict], None] | None = None) -> dict:
-    """:func:`vae.training.fit_resumably` on grey digits (no binarization), shuffled by ``config.seed`` each epoch.
-
-    Args:
-        model: a compiled lossy model (a :class:`LearnedCodec`, a :class:`vae.vq.model.VQVAE`).
-        run_dir: the run folder.
-        config: the run's config, with ``batch_size``, ``seed`` and ``epochs``.
-        train_images, test_images: grey images ``(N, 28, 28, 1)`` in [0, 1] (see :func:`grey_digits`).
-        save_weights, load_weights, measure, progress: as for :func:`vae.training.fit_resumably`.
-
-    Returns:
-        the last resume state's progress record (see :func:`vae.training.fit_resumably`).
-
-    Introduced in chapter 10.
-    """
-    pixels = tf.constant(np.asarray(train_images, dtype=np.float32))
-    return fit_resumably(
-        model, run_dir,
-        lambda epoch: data.training_batches(pixels, config.batch_size, epoch=epoch, seed=config.seed, binarize=False),
-        config.epochs, data.evaluation_batches(np.asarray(test_images, np.float32), batch_size=500),
-        save_weights, load_weights, measure=measure, progress=progress)
-
-
 def train_codec(config: CodecTrainConfig, run_dir, train_images=None, test_images=None,
                 command: str | None = None, export_dir=None,
                 progress: Callable[[dict], None] | None = None) -> tuple[LearnedCodec, dict]:
@@ -181,8 +129,8 @@ def train_codec(config: CodecTrainConfig, run_dir, train_images=None, test_image
 
     Introduced in chapter 10.
     """
-    run_dir = resume.claim_run_dir(run_dir, "codec_config.json", config,
-                                   older_defaults={"learning_rate_schedule": "constant"})
+    run_dir = claim_run_dir(run_dir, "codec_config.json", config,
+                            older_defaults={"learning_rate_schedule": "constant"})
     train_images, test_images, data_record = grey_digits(config, train_images, test_images)
     model = new_codec(config, -(-len(train_images) // config.batch_size))
     initial = _initialise_from(model, config.init_from) if config.init_from is not None else None

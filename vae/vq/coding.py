@@ -33,7 +33,7 @@ import constriction
 import numpy as np
 
 from vae.compression.container import CompressionError
-from vae.lossy import container
+from vae.lossy import _decoding_checks, container
 from vae.lossy.coding import Decompressed, Encoded, grey_images, rates
 from vae.vq.model import GRID, codebook_usage
 
@@ -122,7 +122,7 @@ class VQCodec:
         header = {"model": self.name, "architecture": ARCHITECTURE, "weights_sha256": self.weights_sha256,
                   "tables_sha256": self.tables_sha256, "count": len(indices), "image_shape": [28, 28],
                   "grid": [GRID, GRID], "codebook_size": self.codebook_size, "payload_words": len(words),
-                  "reconstruction_sha256": container.reconstruction_sha256(reconstruction),
+                  "reconstruction_sha256": _decoding_checks.reconstruction_sha256(reconstruction),
                   **({"names": list(names)} if names is not None else {})}
         bits = self.information(indices).reshape(len(indices), -1).sum(axis=1)
         return Encoded(container.pack(header, words.tobytes()), reconstruction, bits, 0)
@@ -172,11 +172,11 @@ class VQCodec:
         """
         indices, header = self.decode_indices(blob)
         images = self.reconstruct(indices)
-        container.check_reconstruction(images, header, self.name)
+        _decoding_checks.check_reconstruction(images, header, self.name)
         return Decompressed(images=images, header=header)
 
     def _check_same_model(self, header: dict) -> None:
-        container.check_same_model(header, self.name, self.weights_sha256, self.tables_sha256)
+        _decoding_checks.check_same_model(header, self.name, self.weights_sha256, self.tables_sha256)
         if header["grid"] != [GRID, GRID] or header["codebook_size"] != self.codebook_size \
                 or header["image_shape"] != [28, 28]:
             raise CompressionError(f"the file's grid {header['grid']} and codebook size {header['codebook_size']} "

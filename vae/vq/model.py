@@ -46,7 +46,7 @@ import tensorflow as tf
 
 from vae.checks import check_int, check_number
 from vae.lossy import transforms
-from vae.tracked_steps import TrackedSteps
+from vae._tracked_steps import TrackedSteps
 from vae.vq.prior import pixelcnn
 
 GRID = 7
@@ -219,7 +219,7 @@ class VQVAE(TrackedSteps, keras.Model):
         """Reconstructions ``(batch, 28, 28, 1)`` through the codebook (float decoder)."""
         return self.losses_of(x, training=training)["reconstruction"]
 
-    # -- fit (vae.tracked_steps) ----------------------------------------------------------
+    # -- fit (vae._tracked_steps) ---------------------------------------------------------
     _batch_values = losses_of  # fit: one Adam step on the VQ-VAE's loss and the prior's cross-entropy
 
     def _after_train_step(self, values: dict) -> None:

@@ -3,7 +3,7 @@
 ``train_vqvae(VQTrainConfig(), "runs/vqvae-k256")`` trains a
 :class:`~vae.vq.model.VQVAE` on the grey MNIST training digits (no
 binarization) with the package's resumable epoch loop on grey digits
-(:func:`vae.lossy.training.fit_grey_digits`, which runs :func:`vae.training.fit_resumably`).
+(:mod:`vae._resumable`).
 The prior is trained in the same steps on the current encoder's indices
 (its cross-entropy is part of the loss; the indices are constants to it);
 the cosine learning-rate schedule lets the code settle in the last epochs,
@@ -25,10 +25,10 @@ from typing import Callable
 
 import keras
 
-from vae import checkpoint, data, defaults, resume
+from vae import checkpoint, data, defaults
+from vae._resumable import claim_run_dir, fit_grey_digits, grey_digits, run_summary
 from vae.checks import check_int, check_number
-from vae.lossy.training import fit_grey_digits, grey_digits
-from vae.training import learning_rate_schedule, run_summary
+from vae.training import learning_rate_schedule
 from vae.vq.model import VQVAE
 
 DEFAULTS = defaults.VQ_TRAINING
@@ -118,7 +118,7 @@ def train_vqvae(config: VQTrainConfig, run_dir, train_images=None, test_images=N
     """
     from vae.vq import storage
 
-    run_dir = resume.claim_run_dir(run_dir, "vqvae_config.json", config)
+    run_dir = claim_run_dir(run_dir, "vqvae_config.json", config)
     train_images, test_images, data_record = grey_digits(config, train_images, test_images)
     model = new_vqvae(config, -(-len(train_images) // config.batch_size))
 

@@ -6,7 +6,7 @@ a batch returns every term of the loss as batch means, ``"loss"`` is
 minimized by one optimizer step, and running means of some of the terms
 are what ``fit`` reports. :class:`TrackedSteps` is that once.
 
-Introduced in chapter 10.
+Not public (the models are); introduced in chapter 10.
 """
 
 from __future__ import annotations
