@@ -1,4 +1,4 @@
-"""The checks both lossy decoders (hyperprior and VQ) run on a file: made with this model, decoded to the encoder's images.
+"""The checks both lossy decoders (hyperprior, VQ) run on a file: its model, and the images it decodes to.
 
 A lossy file's header (:mod:`vae.lossy.container`) names the model, the
 SHA-256 of its weights and integer tables, and the SHA-256 of the
