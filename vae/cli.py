@@ -646,13 +646,17 @@ def _run_evaluate_subset(args) -> int:
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
+    first = subset_evaluation.subset_indices(min(args.subset, 5), subset_seed, result.population)
     print(f"fixed random subset: {args.subset:,} of {result.population:,} test digits "
-          f"(subset seed {subset_seed}), sampling seed {args.seed}")
+          f"(subset seed {subset_seed}: indices {', '.join(str(i) for i in first)}"
+          f"{', ...' if args.subset > len(first) else ''}), sampling seed {args.seed}")
     _print_evaluation(result.evaluation)
     if result.shortcut_k is not None:
-        print(f"  k = {result.shortcut_k} on the same digits {result.shortcut_nll:9.2f} ± "
-              f"{result.shortcut_nll_stderr:.2f} nats, higher by {result.shortcut_excess:.2f} ± "
-              f"{result.shortcut_excess_stderr:.2f} (per-digit difference)")
+        label = f"  NLL with k = {result.shortcut_k}".ljust(29)
+        print(f"{label}{result.shortcut_nll:9.2f} ± {result.shortcut_nll_stderr:.2f} nats on the same digits")
+        label = f"  k = {result.shortcut_k} minus k = {result.evaluation.k}".ljust(29)
+        print(f"{label}{result.shortcut_excess:+9.2f} ± {result.shortcut_excess_stderr:.2f} nats "
+              "(mean per-digit difference)")
     return 0
 
 
