@@ -348,3 +348,33 @@ def test_the_command_line_prints_the_shortcut_beside_k_and_refuses_bad_combinati
                            (["--subset", "3", "--minutes", "5"], "--minutes needs --state")]:
         assert main(["evaluate", "--checkpoint", str(checkpoint_copy), *extra]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_a_state_this_machine_no_longer_reproduces_is_refused(mlp_model, binary_images, tmp_path):
+    state = tmp_path / "state.json"
+    subset_evaluation.evaluate_subset(mlp_model, binary_images, 6, digits_per_save=2, state_path=state,
+                                      stop=lambda: True, **SUBSET)
+    stored = json.loads(state.read_text())
+    stored["log_likelihood"][-1] += 10 * subset_evaluation.RESUME_TOLERANCE  # as if drawn by another machine
+    state.write_text(json.dumps(stored))
+    with pytest.raises(ValueError, match="no longer gives the figures stored for it"):
+        subset_evaluation.evaluate_subset(mlp_model, binary_images, 6, digits_per_save=2, state_path=state,
+                                          **SUBSET)
+    stored["log_likelihood"][-1] -= 10 * subset_evaluation.RESUME_TOLERANCE  # back within the tolerance
+    state.write_text(json.dumps(stored))
+    assert subset_evaluation.evaluate_subset(mlp_model, binary_images, 6, digits_per_save=2, state_path=state,
+                                             **SUBSET) is not None
+
+
+def test_a_pixelcnn_decoder_resumes_to_the_uninterrupted_result_bit_for_bit(tmp_path):
+    from vae.pixelcnn import PixelCNNVAE
+
+    model = PixelCNNVAE(latent_dim=3, pixelcnn_layers=2, pixelcnn_channels=8, seed=0, filters=(4, 8), hidden=16)
+    images = (np.random.default_rng(5).random((5, 28, 28, 1)) < 0.2).astype(np.float32)
+    settings = dict(k=6, shortcut_k=2, seed=1, subset_seed=0, chunk_size=4, digits_per_save=2)
+    whole, state = tmp_path / "whole.json", tmp_path / "state.json"
+    uninterrupted = subset_evaluation.evaluate_subset(model, images, 4, state_path=whole, **settings)
+    assert subset_evaluation.evaluate_subset(model, images, 4, state_path=state, stop=lambda: True,
+                                             **settings) is None
+    assert subset_evaluation.evaluate_subset(model, images, 4, state_path=state, **settings) == uninterrupted
+    assert state_lists(state) == state_lists(whole)

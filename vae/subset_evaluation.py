@@ -47,6 +47,7 @@ SUBSET_SEED = 0  # the default seed of the subset's permutation
 SHORTCUT_K = 100  # chapter 6's quick k, evaluated beside k on the same digits
 CHUNK_SIZE = 500  # importance samples decoded at once for one digit
 DIGITS_PER_SAVE = defaults.EVALUATION["batch_size"]  # digits between two writes of the state file
+RESUME_TOLERANCE = 0.01  # nats: how far a stored digit's redrawn ELBO terms may move when a run resumes
 STATE_FORMAT = "vae.subset_evaluation state, version 1"
 _ELBO_STREAM = 0  # a digit's one-sample ELBO draws from stream 0; its k-sample bound from stream k
 _PER_DIGIT = ("log_px", "log_px_shortcut", "log_likelihood", "kl")  # what the state keeps per digit
@@ -251,7 +252,10 @@ def evaluate_subset(model, test_images, n: int, k: int = defaults.EVALUATION["k"
             atomically after every ``digits_per_save`` digits and kept when
             the run completes; a run with an existing file continues after the
             digits it holds, or raises ``ValueError`` if the file belongs to
-            other weights, images, ``k``, subset, seed or chunk size.
+            other weights, images, ``k``, subset, seed or chunk size, or if
+            this machine no longer reproduces the last stored digit's ELBO
+            terms within ``RESUME_TOLERANCE`` nats (other draws: a state
+            carried to another machine must not mix two evaluations).
         progress: called with the number of digits finished after every
             save (and once at the start with the digits a resumed run skips).
         stop: called after every save; if it returns True the run stops
@@ -288,6 +292,8 @@ def evaluate_subset(model, test_images, n: int, k: int = defaults.EVALUATION["k"
 
     bound, shortcut_bound = bound_of(k), (None if shortcut_k is None else bound_of(shortcut_k))
     terms_of = tf.function(lambda x, key: losses.elbo_terms(model, x, seed=key))
+    if done:
+        _check_a_stored_digit(state_path, terms_of, images, indices, seed, arrays, done - 1)
     for start in range(done, len(indices), digits_per_save):
         for position in range(start, min(start + digits_per_save, len(indices))):
             x, index = images[position:position + 1], int(indices[position])
@@ -306,6 +312,24 @@ def evaluate_subset(model, test_images, n: int, k: int = defaults.EVALUATION["k"
         if finished < len(indices) and stop is not None and stop():
             return None
     return _summary(model, images, settings, arrays)
+
+
+def _check_a_stored_digit(path: Path, terms_of, images, indices, seed: int, arrays: dict, position: int) -> None:
+    """Redraw one stored digit's one-sample ELBO terms; refuse to resume if they changed.
+
+    A state may come from another machine. If this one draws other samples
+    for the same keys (another TensorFlow, another precision), continuing
+    would mix two evaluations; one sample's ``log p(x|z)`` typically moves
+    by nats then, while the CPU's rounding moves it by far less than 0.01 nats.
+    """
+    index = int(indices[position])
+    terms = terms_of(images[position:position + 1], _digit_key(seed, index, _ELBO_STREAM))
+    for name in ("log_likelihood", "kl"):
+        now, then = float(terms[name].numpy()[0]), arrays[name][position]
+        if not abs(now - then) <= RESUME_TOLERANCE:
+            raise ValueError(f"{path}: test digit {index} no longer gives the figures stored for it ({name} "
+                             f"{then:.4f} then, {now:.4f} now): this machine draws or computes differently, and "
+                             "continuing would mix two evaluations; finish the run where it started or start again")
 
 
 def _mean_and_stderr(values: np.ndarray) -> tuple[float, float]:
