@@ -202,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="evaluate a fixed random subset of N test digits instead, numpy's "
                                "default_rng(SUBSET_SEED).permutation(10000)[:N], each digit with its own "
                                "sampling keys, and k = 100 on the same digits beside k (the per-digit "
-                               "difference is recorded); not with --limit")
+                               "difference is recorded); not with --limit, and --resume-dir does not apply "
+                               "(see --state)")
     evaluate.add_argument("--subset-seed", type=_seed, metavar="SUBSET_SEED",
                           help="with --subset: the seed of the subset (default 0)")
     evaluate.add_argument("--state", type=Path, metavar="FILE",
