@@ -198,6 +198,21 @@ def build_parser() -> argparse.ArgumentParser:
                           help="folder for the per-image figures of an unfinished run: stop a long "
                                "evaluation and run the same command again to continue it (default "
                                "runs/evaluate; the file is removed when the run completes)")
+    evaluate.add_argument("--subset", type=_positive_int, metavar="N",
+                          help="evaluate a fixed random subset of N test digits instead, numpy's "
+                               "default_rng(SUBSET_SEED).permutation(10000)[:N], each digit with its own "
+                               "sampling keys, and k = 100 on the same digits beside k (the per-digit "
+                               "difference is recorded); not with --limit, and --resume-dir does not apply "
+                               "(see --state)")
+    evaluate.add_argument("--subset-seed", type=_seed, metavar="SUBSET_SEED",
+                          help="with --subset: the seed of the subset (default 0)")
+    evaluate.add_argument("--state", type=Path, metavar="FILE",
+                          help="with --subset: a JSON file of the per-digit figures, written after every "
+                               "--batch-size digits and kept when the run completes; run the same command "
+                               "again to continue (commit the file to continue on another machine)")
+    evaluate.add_argument("--minutes", type=_positive_float,
+                          help="with --subset: stop cleanly, state saved, after the first --batch-size "
+                               "digits that end past this many minutes")
 
     sample = commands.add_parser("sample", help="draw images from the prior",
                                  description="Decode codes drawn from the prior N(0, I) into images.")
@@ -534,6 +549,11 @@ def run_evaluate(args) -> int:
 
     from vae import checkpoint, data, evaluation, pretrained
 
+    if args.subset is not None:
+        return _run_evaluate_subset(args)
+    for flag, value in (("--subset-seed", args.subset_seed), ("--state", args.state), ("--minutes", args.minutes)):
+        if value is not None:
+            raise UsageError(f"{PROGRAM} evaluate: {flag} needs --subset")
     model, directory = _load_model(args)
     images, _ = data.binarized_test_set(limit=args.limit)
     key = checkpoint.evaluation_key(args.k, len(images), args.seed)
@@ -564,13 +584,80 @@ def run_evaluate(args) -> int:
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
-        print(f"{result.n_images} test images, k = {result.k}")
-        print(f"  NLL (importance weighted)  {result.nll:9.2f} ± {result.nll_stderr:.2f} nats"
-              f"  ({result.nll_bits_per_dim:.4f} bits/dim)")
-        print(f"  ELBO                       {result.elbo:9.2f} nats")
-        print(f"  reconstruction -E log p    {result.reconstruction:9.2f} nats")
-        print(f"  KL(q || p)                 {result.kl:9.2f} nats")
-        print(f"  active units               {result.active_units:6d} of {result.latent_dim}")
+        _print_evaluation(result)
+    return 0
+
+
+def _print_evaluation(result) -> None:
+    """The table ``evaluate`` prints for a :class:`vae.evaluation.Evaluation`."""
+    print(f"{result.n_images} test images, k = {result.k}")
+    print(f"  NLL (importance weighted)  {result.nll:9.2f} ± {result.nll_stderr:.2f} nats"
+          f"  ({result.nll_bits_per_dim:.4f} bits/dim)")
+    print(f"  ELBO                       {result.elbo:9.2f} nats")
+    print(f"  reconstruction -E log p    {result.reconstruction:9.2f} nats")
+    print(f"  KL(q || p)                 {result.kl:9.2f} nats")
+    print(f"  active units               {result.active_units:6d} of {result.latent_dim}")
+
+
+def _run_evaluate_subset(args) -> int:
+    """``evaluate --subset N``: k on a fixed random subset, resumable with ``--state`` (chapter 6's shortcut)."""
+    import time
+
+    from tqdm.auto import tqdm
+
+    from vae import checkpoint, data, subset_evaluation
+
+    if args.limit is not None:
+        raise UsageError(f"{PROGRAM} evaluate: --subset and --limit exclude each other")
+    if args.minutes is not None and args.state is None:
+        raise UsageError(f"{PROGRAM} evaluate: --minutes needs --state (where the digits done are kept)")
+    if args.subset > subset_evaluation.TEST_DIGITS:
+        raise UsageError(f"{PROGRAM} evaluate: --subset must be at most {subset_evaluation.TEST_DIGITS:,}")
+    subset_seed = subset_evaluation.SUBSET_SEED if args.subset_seed is None else args.subset_seed
+    model, directory = _load_model(args)
+    key = subset_evaluation.subset_evaluation_key(args.k, args.subset, subset_seed, args.seed)
+    if args.record:
+        manifest_path = Path(directory) / checkpoint.MANIFEST_FILE
+        recorded = checkpoint.read_manifest(directory).get("evaluations", {})
+        _refuse_to_overwrite(args, manifest_path, exists=key in recorded,
+                             what=f"the evaluation {key} in {manifest_path}")
+    images, _ = data.binarized_test_set()
+    if args.state is not None and args.state.exists():
+        print(f"resuming from {args.state}", file=sys.stderr)
+    deadline = None if args.minutes is None else time.monotonic() + 60 * args.minutes
+    try:
+        with tqdm(total=args.subset, desc=f"evaluating (k={args.k}, subset of {args.subset})", unit="digit",
+                  file=sys.stderr, disable=None) as bar:
+            result: subset_evaluation.SubsetEvaluation | None = subset_evaluation.evaluate_subset(
+                model, images, args.subset, k=args.k, subset_seed=subset_seed, seed=args.seed,
+                digits_per_save=args.batch_size, state_path=args.state, progress=bar.update,
+                stop=None if deadline is None else (lambda: time.monotonic() > deadline))
+    except KeyboardInterrupt:
+        if args.state is not None and args.state.exists():
+            print(f"{PROGRAM} evaluate: the digits done so far are kept in {args.state}; "
+                  "run the same command again to continue", file=sys.stderr)
+        raise
+    if result is None:
+        print(f"{PROGRAM} evaluate: stopped after {args.minutes:g} minutes; the digits done so far are in "
+              f"{args.state}; run the same command again to continue", file=sys.stderr)
+        return 0
+    figures = result.as_dict()
+    if args.record:
+        subset_evaluation.record_subset_evaluation(directory, result, replace=args.force)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    first = subset_evaluation.subset_indices(min(args.subset, 5), subset_seed, result.population)
+    print(f"fixed random subset: {args.subset:,} of {result.population:,} test digits "
+          f"(subset seed {subset_seed}: indices {', '.join(str(i) for i in first)}"
+          f"{', ...' if args.subset > len(first) else ''}), sampling seed {args.seed}")
+    _print_evaluation(result.evaluation)
+    if result.shortcut_k is not None:
+        label = f"  NLL with k = {result.shortcut_k}".ljust(29)
+        print(f"{label}{result.shortcut_nll:9.2f} ± {result.shortcut_nll_stderr:.2f} nats on the same digits")
+        label = f"  k = {result.shortcut_k} minus k = {result.evaluation.k}".ljust(29)
+        print(f"{label}{result.shortcut_excess:+9.2f} ± {result.shortcut_excess_stderr:.2f} nats "
+              "(mean per-digit difference)")
     return 0
 
 
