@@ -50,9 +50,32 @@ def test_each_row_cites_a_key_of_references_bib(row):
 def test_checked_rows_say_where_and_unchecked_rows_say_why(row):
     if row.checked:
         assert row.url and row.url.startswith("http") and row.table
+        # the locator names the table the figure is in
+        assert row.checked_at and row.table in row.checked_at
     else:
-        assert row.note.strip()
+        assert row.checked_at is None
+        assert "could not" in row.note or "not reached" in row.note
+    assert row.note.strip()
     assert row.nll > 0
+
+
+def test_left_out_papers_have_a_key_a_reason_and_no_row():
+    keys = [key for key, _ in literature.LEFT_OUT]
+    assert len(keys) == len(set(keys))
+    assert set(keys) <= BIB_KEYS
+    assert not set(keys) & {row.bibtex_key for row in literature.ROWS}
+    for _, reason in literature.LEFT_OUT:
+        assert reason.startswith("no figure:")
+
+
+def test_literature_dicts_carry_the_locator_of_each_row():
+    dicts = literature.literature_rows()
+    assert [d["checked_at"] for d in dicts] == [
+        r.checked_at for r in literature.ROWS
+    ]
+    assert all(
+        (d["checked_at"] is not None) == d["checked"] for d in dicts
+    )
 
 
 def test_every_shipped_checkpoint_with_a_recorded_nll_appears_and_no_other():
@@ -111,3 +134,7 @@ def test_markdown_prints_each_figure_and_its_citation():
         if row["source"] == "literature":
             assert f"{{cite}}`{row['bibtex_key']}`" in line
             assert ("not checked" in line) == (not row["checked"])
+            stated = row["binarization"] is not None and not row[
+                "binarization"
+            ].startswith("not stated")
+            assert ("binarization not stated" in line) == (not stated)
