@@ -111,3 +111,32 @@ def test_markdown_prints_each_figure_and_its_citation():
         if row["source"] == "literature":
             assert f"{{cite}}`{row['bibtex_key']}`" in line
             assert ("not checked" in line) == (not row["checked"])
+
+
+def test_a_list_of_names_selects_those_shipped_models_only():
+    book = [
+        r
+        for r in literature.comparison_table(names=["mlp", "conv"])
+        if r["source"] == "this book"
+    ]
+    assert [r["model"] for r in book] == sorted(
+        ["mlp", "conv"], key=lambda name: next(
+            x["nll"] for x in book if x["model"] == name
+        )
+    )
+    assert len(literature.comparison_table(names=["conv"])) == 1 + len(
+        literature.ROWS
+    )
+
+
+def test_a_named_model_without_a_manifest_or_a_recorded_nll_is_refused(
+    tmp_path,
+):
+    with pytest.raises(ValueError, match="no shipped model 'absent'"):
+        literature.shipped_rows(names=["absent"])
+    (tmp_path / "unrecorded").mkdir()
+    (tmp_path / "unrecorded" / "manifest.json").write_text(
+        json.dumps({"evaluations": {}})
+    )
+    with pytest.raises(ValueError, match="records no NLL"):
+        literature.shipped_rows(tmp_path, names=["unrecorded"])
