@@ -140,3 +140,16 @@ def test_a_named_model_without_a_manifest_or_a_recorded_nll_is_refused(
     )
     with pytest.raises(ValueError, match="records no NLL"):
         literature.shipped_rows(tmp_path, names=["unrecorded"])
+
+
+def test_a_ladder_checkpoint_counts_its_layers_from_its_config(tmp_path):
+    manifest = json.loads(
+        (literature.CHECKPOINTS / "conv" / "manifest.json").read_text()
+    )
+    manifest["model"] = {"architecture": "ladder", "latent_dims": [32, 16]}
+    (tmp_path / "ladder").mkdir()
+    (tmp_path / "ladder" / "manifest.json").write_text(json.dumps(manifest))
+    (row,) = literature.shipped_rows(tmp_path, names=["ladder"])
+    assert row["stochastic_layers"] == 2
+    (conv,) = literature.shipped_rows(names=["conv"])
+    assert conv["stochastic_layers"] == 1

@@ -165,12 +165,13 @@ def shipped_rows(checkpoints=CHECKPOINTS, names=None) -> list[dict]:
         for folder in folders:
             path = folder / MANIFEST_FILE
             if not path.is_file():
-                raise ValueError(f"no shipped model {folder.name!r}: {MANIFEST_FILE} "
-                                 f"missing in {folder}")
+                raise ValueError(f"no shipped model {folder.name!r}: "
+                                 f"{MANIFEST_FILE} missing in {folder}")
             if _burda_figures(json.loads(path.read_text())) is None:
                 raise ValueError(
-                    f"the manifest of {folder.name!r} records no NLL at k = {BURDA_K} on "
-                    f"{BURDA_N_IMAGES} test digits: run python -m vae evaluate --record first")
+                    f"the manifest of {folder.name!r} records no NLL at "
+                    f"k = {BURDA_K} on {BURDA_N_IMAGES} test digits: run "
+                    "python -m vae evaluate --record first")
     rows = []
     for folder in folders:
         path = folder / MANIFEST_FILE
@@ -186,10 +187,8 @@ def shipped_rows(checkpoints=CHECKPOINTS, names=None) -> list[dict]:
             "nll": float(figures["nll"]),
             "nll_stderr": figures.get("nll_stderr"),
             "k": BURDA_K,
-            # today's models have one Gaussian layer; a hierarchical
-            # model's manifest records its count under "model"
-            "stochastic_layers": manifest.get("model", {}).get(
-                "stochastic_layers", 1),
+            "stochastic_layers": _stochastic_layers(
+                manifest.get("model", {})),
             "binarization": _binarization(data),
             "table": None,
             "source": "this book",
@@ -199,6 +198,18 @@ def shipped_rows(checkpoints=CHECKPOINTS, names=None) -> list[dict]:
             "note": f"manifest.json evaluations[{figures['key']!r}]",
         })
     return rows
+
+
+def _stochastic_layers(model: dict) -> int:
+    """Layers of latent variables of a manifest's ``model`` config.
+
+    A Ladder VAE's config lists its layers' sizes (``latent_dims``); a config
+    may also state the count (``stochastic_layers``); any other model has
+    one Gaussian layer.
+    """
+    if "latent_dims" in model:
+        return len(model["latent_dims"])
+    return int(model.get("stochastic_layers", 1))
 
 
 def _binarization(data: dict) -> str | None:
