@@ -138,3 +138,45 @@ def test_markdown_prints_each_figure_and_its_citation():
                 "binarization"
             ].startswith("not stated")
             assert ("binarization not stated" in line) == (not stated)
+
+
+def test_a_list_of_names_selects_those_shipped_models_only():
+    book = [
+        r
+        for r in literature.comparison_table(names=["mlp", "conv"])
+        if r["source"] == "this book"
+    ]
+    assert [r["model"] for r in book] == sorted(
+        ["mlp", "conv"], key=lambda name: next(
+            x["nll"] for x in book if x["model"] == name
+        )
+    )
+    assert len(literature.comparison_table(names=["conv"])) == 1 + len(
+        literature.ROWS
+    )
+
+
+def test_a_named_model_without_a_manifest_or_a_recorded_nll_is_refused(
+    tmp_path,
+):
+    with pytest.raises(ValueError, match="no shipped model 'absent'"):
+        literature.shipped_rows(names=["absent"])
+    (tmp_path / "unrecorded").mkdir()
+    (tmp_path / "unrecorded" / "manifest.json").write_text(
+        json.dumps({"evaluations": {}})
+    )
+    with pytest.raises(ValueError, match="records no NLL"):
+        literature.shipped_rows(tmp_path, names=["unrecorded"])
+
+
+def test_a_ladder_checkpoint_counts_its_layers_from_its_config(tmp_path):
+    manifest = json.loads(
+        (literature.CHECKPOINTS / "conv" / "manifest.json").read_text()
+    )
+    manifest["model"] = {"architecture": "ladder", "latent_dims": [32, 16]}
+    (tmp_path / "ladder").mkdir()
+    (tmp_path / "ladder" / "manifest.json").write_text(json.dumps(manifest))
+    (row,) = literature.shipped_rows(tmp_path, names=["ladder"])
+    assert row["stochastic_layers"] == 2
+    (conv,) = literature.shipped_rows(names=["conv"])
+    assert conv["stochastic_layers"] == 1

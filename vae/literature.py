@@ -258,12 +258,16 @@ def _seed_of(key: str) -> int:
     return int(fields.get("seed", 0))
 
 
-def shipped_rows(checkpoints=CHECKPOINTS) -> list[dict]:
+def shipped_rows(checkpoints=CHECKPOINTS, names=None) -> list[dict]:
     """The book's checkpoints with an NLL recorded at Burda et al.'s protocol.
 
     Args:
         checkpoints: the folder holding one subfolder per shipped model
             (default: the package's ``vae/checkpoints``).
+        names: the shipped models to show, e.g. ``["conv", "mlp"]``; each
+            must have a manifest recording the figure, else a ``ValueError``
+            says which does not. None (the default): every checkpoint whose
+            manifest records one.
 
     Returns:
         one dict per such checkpoint, in the format of
@@ -272,8 +276,23 @@ def shipped_rows(checkpoints=CHECKPOINTS) -> list[dict]:
 
     Introduced in chapter 11.
     """
+    checkpoints = Path(checkpoints)
+    if names is None:
+        folders = sorted(checkpoints.iterdir())
+    else:
+        folders = [checkpoints / name for name in sorted(set(names))]
+        for folder in folders:
+            path = folder / MANIFEST_FILE
+            if not path.is_file():
+                raise ValueError(f"no shipped model {folder.name!r}: "
+                                 f"{MANIFEST_FILE} missing in {folder}")
+            if _burda_figures(json.loads(path.read_text())) is None:
+                raise ValueError(
+                    f"the manifest of {folder.name!r} records no NLL at "
+                    f"k = {BURDA_K} on {BURDA_N_IMAGES} test digits: run "
+                    "python -m vae evaluate --record first")
     rows = []
-    for folder in sorted(Path(checkpoints).iterdir()):
+    for folder in folders:
         path = folder / MANIFEST_FILE
         if not path.is_file():
             continue
@@ -287,10 +306,8 @@ def shipped_rows(checkpoints=CHECKPOINTS) -> list[dict]:
             "nll": float(figures["nll"]),
             "nll_stderr": figures.get("nll_stderr"),
             "k": BURDA_K,
-            # today's models have one Gaussian layer; a hierarchical
-            # model's manifest records its count under "model"
-            "stochastic_layers": manifest.get("model", {}).get(
-                "stochastic_layers", 1),
+            "stochastic_layers": _stochastic_layers(
+                manifest.get("model", {})),
             "binarization": _binarization(data),
             "table": None,
             "source": "this book",
@@ -302,6 +319,18 @@ def shipped_rows(checkpoints=CHECKPOINTS) -> list[dict]:
             "architecture": manifest.get("model", {}).get("architecture"),
         })
     return rows
+
+
+def _stochastic_layers(model: dict) -> int:
+    """Layers of latent variables of a manifest's ``model`` config.
+
+    A Ladder VAE's config lists its layers' sizes (``latent_dims``); a config
+    may also state the count (``stochastic_layers``); any other model has
+    one Gaussian layer.
+    """
+    if "latent_dims" in model:
+        return len(model["latent_dims"])
+    return int(model.get("stochastic_layers", 1))
 
 
 def _binarization(data: dict) -> str | None:
@@ -336,11 +365,13 @@ def literature_rows(rows=ROWS) -> list[dict]:
     } for row in rows]
 
 
-def comparison_table(checkpoints=CHECKPOINTS) -> list[dict]:
+def comparison_table(checkpoints=CHECKPOINTS, names=None) -> list[dict]:
     """The shipped models beside the literature, by test NLL (best first).
 
     Args:
         checkpoints: the folder of shipped checkpoints (default: the package's).
+        names: the shipped models to include (see :func:`shipped_rows`);
+            None: every one with a recorded figure.
 
     Returns:
         a list of dicts with keys ``model``, ``nll`` (nats per image),
@@ -355,7 +386,7 @@ def comparison_table(checkpoints=CHECKPOINTS) -> list[dict]:
 
     Introduced in chapter 11.
     """
-    rows = shipped_rows(checkpoints) + literature_rows()
+    rows = shipped_rows(checkpoints, names) + literature_rows()
     return sorted(rows, key=lambda row: row["nll"])
 
 

@@ -13,7 +13,7 @@ the same data with the same seed, measures ``R`` and ``D`` on the same fixed
 test images, and :func:`plot_rate_distortion` draws the curve.
 :func:`optimise_posterior` asks what the rate and distortion of each image
 would be with the best Gaussian posterior rather than the encoder's
-(chapter 11, the amortization gap).
+(chapter 12, the amortization gap).
 
 Introduced in chapter 8.
 """
@@ -173,7 +173,7 @@ def optimise_posterior(model: VAE, images, steps: int = 100, samples: int = 8, l
     Returns:
         ``(mean, log_var)``: NumPy ``float32`` arrays ``(N, latent_dim)``.
 
-    Introduced in chapter 11.
+    Introduced in chapter 12.
     """
     import keras
 
@@ -241,7 +241,7 @@ def nll_estimate(model: VAE, images, k: int = 500, posterior=None, seed: int = 0
     Returns:
         the mean estimate, a float (nats per image).
 
-    Introduced in chapter 11.
+    Introduced in chapter 12.
     """
     images = check_images(images)
     if posterior is not None:
