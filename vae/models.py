@@ -22,6 +22,8 @@ image or code.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import keras
 import tensorflow as tf
 
@@ -340,27 +342,48 @@ class ConvVAE(VAE):
 
     def build_encoder(self) -> keras.Model:
         images = keras.Input(IMAGE_SHAPE, name="images")
-        h = images
-        for i, channels in enumerate(self.filters):
-            h = keras.layers.Conv2D(channels, 3, strides=2, padding="same", activation="relu",
-                                    name=f"conv{i + 1}")(h)
-        h = keras.layers.Flatten(name="flatten")(h)
+        h = _conv_features(images, self.filters)
         h = keras.layers.Dense(self.hidden, activation="relu", name="dense")(h)
         return keras.Model(images, self._gaussian_heads(h), name="encoder")
 
     def build_decoder(self) -> keras.Model:
-        f1, f2 = self.filters
-        z = keras.Input((self.latent_dim,), name="z")
-        h = keras.layers.Dense(self.hidden, activation="relu", name="dense")(z)
-        h = keras.layers.Dense(7 * 7 * f2, activation="relu", name="project")(h)
-        h = keras.layers.Reshape((7, 7, f2), name="to_feature_map")(h)
-        h = keras.layers.Conv2DTranspose(f2, 3, strides=2, padding="same", activation="relu", name="up1")(h)
-        h = keras.layers.Conv2DTranspose(f1, 3, strides=2, padding="same", activation="relu", name="up2")(h)
-        logits = keras.layers.Conv2DTranspose(1, 3, padding="same", name="logits")(h)
-        return keras.Model(z, logits, name="decoder")
+        return _conv_decoder(self.latent_dim, self.filters, self.hidden)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "filters": list(self.filters), "hidden": self.hidden}
+
+
+def _conv_features(images, filters) -> tf.Tensor:
+    """The conv encoders' trunk: stride-2 3x3 ReLU convolutions ``conv1``, ``conv2``, ... then ``flatten``.
+
+    ``images`` is a Keras input ``(batch, 28, 28, 1)``; with two stages the
+    result is ``(batch, 7 * 7 * filters[-1])``. The layer names are those
+    the shipped conv checkpoints' weights files hold. Shared by
+    :class:`ConvVAE` and :class:`vae.ladder.LadderVAE`'s bottom-up path.
+    """
+    h = images
+    for i, channels in enumerate(filters):
+        h = keras.layers.Conv2D(channels, 3, strides=2, padding="same", activation="relu",
+                                name=f"conv{i + 1}")(h)
+    return keras.layers.Flatten(name="flatten")(h)
+
+
+def _conv_decoder(latent_dim: int, filters, hidden: int) -> keras.Model:
+    """:class:`ConvVAE`'s decoder: codes ``(batch, latent_dim)`` -> pixel logits ``(batch, 28, 28, 1)``.
+
+    dense(hidden) -> dense(7*7*f2) -> 7x7 map -> transposed convs to 14x14
+    (f2), 28x28 (f1) and one channel. Also :class:`vae.ladder.LadderVAE`'s
+    decoder from its bottom code z_1.
+    """
+    f1, f2 = filters
+    z = keras.Input((latent_dim,), name="z")
+    h = keras.layers.Dense(hidden, activation="relu", name="dense")(z)
+    h = keras.layers.Dense(7 * 7 * f2, activation="relu", name="project")(h)
+    h = keras.layers.Reshape((7, 7, f2), name="to_feature_map")(h)
+    h = keras.layers.Conv2DTranspose(f2, 3, strides=2, padding="same", activation="relu", name="up1")(h)
+    h = keras.layers.Conv2DTranspose(f1, 3, strides=2, padding="same", activation="relu", name="up2")(h)
+    logits = keras.layers.Conv2DTranspose(1, 3, padding="same", name="logits")(h)
+    return keras.Model(z, logits, name="decoder")
 
 
 class MLPVAE(VAE):
@@ -561,15 +584,38 @@ def _images_and_labels(data):
     return data[0], data[1]
 
 
-ARCHITECTURES = {model.architecture: model for model in (ConvVAE, MLPVAE)}
-"""The unconditional models by architecture name; the names are :data:`vae.defaults.ARCHITECTURES`."""
+class _Architectures(Mapping):
+    """Architecture name -> model class. :class:`vae.ladder.LadderVAE` builds on this
+    module's classes, so its module is imported only when ``"ladder"`` is looked up."""
+
+    def __init__(self, *classes):
+        self._classes = {model.architecture: model for model in classes}
+
+    def __getitem__(self, name):
+        if name == "ladder":
+            from vae.ladder import LadderVAE
+
+            return LadderVAE
+        return self._classes[name]
+
+    def __iter__(self):
+        return iter((*self._classes, "ladder"))
+
+    def __len__(self):
+        return len(self._classes) + 1
+
+
+ARCHITECTURES = _Architectures(ConvVAE, MLPVAE)
+"""The unconditional models by architecture name (conv, mlp, ladder); the names are
+:data:`vae.defaults.ARCHITECTURES`."""
 
 
 def build_model(config: dict) -> VAE:
     """Build a model from ``get_config()`` output, e.g. a checkpoint manifest's ``model``.
 
     Args:
-        config: ``{"architecture": "conv" | "mlp", "latent_dim": ..., ...}``; a
+        config: ``{"architecture": "conv" | "mlp" | "ladder", "latent_dim": ..., ...}``
+            (a ladder has ``latent_dims`` instead, :class:`vae.ladder.LadderVAE`); a
             conv model with ``"decoder": "pixelcnn"`` is a
             :class:`vae.pixelcnn.PixelCNNVAE` (chapter 11).
 
@@ -577,9 +623,6 @@ def build_model(config: dict) -> VAE:
     """
     config = dict(config)
     name = config.pop("architecture", None)
-    if name == "ladder":  # issue 19's Ladder VAE (vae.ladder imports this module)
-        from vae.ladder import LadderVAE
-        return LadderVAE(**config)
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {name!r}; expected one of {sorted(ARCHITECTURES)}")
     model_class = ARCHITECTURES[name]

@@ -335,7 +335,7 @@ class PixelCNNVAE(ConvVAE):
         kl = tf.reduce_mean(self.prior.kl(mean, log_var, z))
         floored = kl
         if self.free_bits:
-            floored = tf.reduce_sum(tf.maximum(tf.reduce_mean(kl_units(mean, log_var), axis=0), self.free_bits))
+            floored = losses._free_bits_kl(kl_units(mean, log_var), self.free_bits)
         return {"loss": reconstruction + self.beta * floored, "reconstruction": reconstruction, "kl": kl,
                 "kl_floored": floored}
 
@@ -352,7 +352,7 @@ def kl_units(mean, log_var):
 
     Introduced in chapter 11.
     """
-    return 0.5 * (tf.exp(log_var) + tf.square(mean) - 1.0 - log_var)
+    return losses._kl_normal_units(mean, log_var)
 
 
 def kl_per_unit(model, images, batch_size: int = 500) -> list[float]:
