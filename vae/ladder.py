@@ -32,8 +32,8 @@ import keras
 import tensorflow as tf
 
 from vae import defaults, losses
-from vae.checks import IMAGE_SHAPE, check_images, check_number, check_positive_int
-from vae.models import _conv_decoder, _conv_features, _float32, _images_of, _LatentModel
+from vae.checks import IMAGE_SHAPE, check_images, check_positive_int
+from vae.models import _conv_decoder, _conv_features, _conv_sizes, _float32, _FreeBits, _images_of, _LatentModel
 from vae.seeding import stateless_seed
 
 
@@ -47,7 +47,7 @@ def precision_weighted(mean_a, log_var_a, mean_b, log_var_b):
     return var * (mean_a * precision_a + mean_b * precision_b), tf.math.log(var)
 
 
-class LadderVAE(_LatentModel):
+class LadderVAE(_FreeBits, _LatentModel):
     """Ladder VAE with ``len(latent_dims)`` stochastic layers (bottom first).
 
     Args:
@@ -79,13 +79,9 @@ class LadderVAE(_LatentModel):
         if latent_dim is not None and latent_dim != self.latent_dims[0]:
             raise ValueError(f"latent_dim {latent_dim} differs from the size of z_1, latent_dims[0] = "
                              f"{self.latent_dims[0]}")
-        self.filters = tuple(check_positive_int(f, "filters") for f in filters)
-        if len(self.filters) != 2:
-            raise ValueError(f"filters must hold two channel counts, got {filters!r}")
-        self.hidden = check_positive_int(hidden, "hidden")
-        self.free_bits = float(check_number(free_bits, "free_bits", minimum=0.0))
+        self.filters, self.hidden = _conv_sizes(filters, hidden)
         super().__init__(self.latent_dims[0], **kwargs)
-        self.free_bits_kl_tracker = keras.metrics.Mean(name="kl_floored")
+        self._track_free_bits(free_bits)
 
     @property
     def layers_count(self) -> int:
@@ -217,14 +213,6 @@ class LadderVAE(_LatentModel):
         return losses.iwae_bound(self, x, k, seed=seed)
 
     # -- training ---------------------------------------------------------------------------
-    @property
-    def metrics(self):
-        return [*super().metrics, self.free_bits_kl_tracker]
-
-    def _record(self, values):
-        self.free_bits_kl_tracker.update_state(values["kl_floored"])
-        return super()._record(values)
-
     def compute_losses(self, x, seed: int | None = None) -> dict[str, tf.Tensor]:
         """Batch means in nats: ``reconstruction``, ``kl`` (all layers), ``kl_floored``,
         ``loss = reconstruction + beta * kl_floored``, and ``kl_layer{i}`` per layer."""

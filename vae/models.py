@@ -334,10 +334,7 @@ class ConvVAE(VAE):
 
     def __init__(self, latent_dim: int = defaults.TRAINING["latent_dim"], filters=defaults.CONV_OPTIONS["filters"],
                  hidden: int = defaults.CONV_OPTIONS["hidden"], **kwargs):
-        self.filters = tuple(check_positive_int(f, "filters") for f in filters)
-        if len(self.filters) != 2:
-            raise ValueError(f"filters must hold two channel counts, got {filters!r}")
-        self.hidden = check_positive_int(hidden, "hidden")
+        self.filters, self.hidden = _conv_sizes(filters, hidden)
         super().__init__(latent_dim, **kwargs)
 
     def build_encoder(self) -> keras.Model:
@@ -351,6 +348,34 @@ class ConvVAE(VAE):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "filters": list(self.filters), "hidden": self.hidden}
+
+
+def _conv_sizes(filters, hidden) -> tuple[tuple[int, int], int]:
+    """The conv models' checked sizes: ``(filters, hidden)``, two channel counts and one width."""
+    filters = tuple(check_positive_int(f, "filters") for f in filters)
+    if len(filters) != 2:
+        raise ValueError(f"filters must hold two channel counts, got {filters!r}")
+    return filters, check_positive_int(hidden, "hidden")
+
+
+class _FreeBits:
+    """What a model whose training loss may floor the KL with free bits shares (a mixin, listed
+    before the Keras model class): ``free_bits`` (λ, nats, >= 0; :func:`vae.losses._free_bits_kl`)
+    and a ``kl_floored`` metric beside ``loss``, ``reconstruction`` and ``kl``.
+    :class:`vae.pixelcnn.PixelCNNVAE` and :class:`vae.ladder.LadderVAE` call
+    :meth:`_track_free_bits` once their base constructor has run."""
+
+    def _track_free_bits(self, free_bits: float) -> None:
+        self.free_bits = float(check_number(free_bits, "free_bits", minimum=0.0))
+        self.free_bits_kl_tracker = keras.metrics.Mean(name="kl_floored")
+
+    @property
+    def metrics(self):
+        return [*super().metrics, self.free_bits_kl_tracker]
+
+    def _record(self, values):
+        self.free_bits_kl_tracker.update_state(values["kl_floored"])
+        return super()._record(values)
 
 
 def _conv_features(images, filters) -> tf.Tensor:
