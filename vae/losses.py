@@ -310,7 +310,9 @@ def iwae_bound(model, x, k: int, chunk_size: int = 100, seed=None,
     Each of the ``batch * chunk_size`` codes is decoded at once: for the MLP
     decoder that is about 3 kB of activations per code, for the conv decoder
     about 160 kB (its 14x14x64 and 28x28x32 feature maps), so a batch of 50
-    digits with chunks of 100 needs roughly 0.8 GB with the conv model.
+    digits with chunks of 100 needs roughly 0.8 GB with the conv model. A
+    model with several stochastic layers (:class:`vae.ladder.LadderVAE`)
+    gives each chunk's weights itself (``model.log_weights``).
 
     Args:
         model: a :class:`vae.models.VAE`.
