@@ -94,6 +94,22 @@ _nonnegative_float = _checked(float, check_number, "a finite number >= 0", minim
 _positive_float = _checked(float, check_number, "a finite number > 0", minimum=0.0, strict=True)
 
 
+def _latent_sizes(text: str) -> list[int]:
+    """An argparse type: ``"32,16"`` as ``[32, 16]``, each a positive integer."""
+    try:
+        return [_positive_int(part) for part in text.split(",")]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}") from None
+
+
+class _Given(argparse.Action):
+    """Store the value and note the option in ``namespace.given``: typed, not left at its default."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.given = {*getattr(namespace, "given", ()), self.dest}
+
+
 def _add_model_choice(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--model", help="name of a shipped model (see vae/checkpoints/)")
@@ -116,12 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_force(train, "overwrite a finished checkpoint in the --out folder (default: the run folder), "
                       "e.g. to extend a finished run with more --epochs")
     train.add_argument("--architecture", choices=defaults.ARCHITECTURES, default=TRAINING["architecture"])
-    train.add_argument("--latent-dim", type=_positive_int, default=TRAINING["latent_dim"])
+    train.add_argument("--latent-dim", type=_positive_int, default=TRAINING["latent_dim"], action=_Given,
+                       help=f"conv, mlp: size of z (default {TRAINING['latent_dim']})")
+    train.add_argument("--latent-dims", type=_latent_sizes, metavar="D1,D2,...",
+                       help="ladder: sizes of the stochastic layers z_1, z_2, ..., bottom first (default %s)"
+                            % ",".join(str(d) for d in defaults.LADDER_LATENT_DIMS))
     train.add_argument("--filters", type=_positive_int, nargs=2, metavar=("F1", "F2"),
-                       help="conv: channels of the two stages (default %s)" % _words(defaults.CONV_OPTIONS["filters"]))
+                       help="conv, ladder: channels of the two stages (default %s)"
+                            % _words(defaults.CONV_OPTIONS["filters"]))
     train.add_argument("--hidden", type=_positive_int, nargs="+",
-                       help=f"conv: one dense width (default {defaults.CONV_OPTIONS['hidden']}); mlp: widths of "
-                            f"the hidden layers (default {_words(defaults.MLP_OPTIONS['hidden'])})")
+                       help=f"conv, ladder: one dense width (default {defaults.CONV_OPTIONS['hidden']}); mlp: "
+                            f"widths of the hidden layers (default {_words(defaults.MLP_OPTIONS['hidden'])})")
     train.add_argument("--activation", help=f"mlp: hidden activation (default {defaults.MLP_OPTIONS['activation']})")
     train.add_argument("--prior", choices=defaults.PRIORS, default="standard",
                        help="p(z): the standard normal, or a VampPrior (a mixture of the encoder's posteriors "
@@ -137,8 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--pixelcnn-channels", type=_positive_int,
                        help=f"pixelcnn: features per stack (default {defaults.PIXELCNN_OPTIONS['channels']})")
     train.add_argument("--free-bits", type=_nonnegative_float, metavar="LAMBDA",
-                       help="pixelcnn: floor each latent unit's batch-mean KL at LAMBDA nats in the training "
-                            "loss (Kingma et al. 2016), against posterior collapse (default 0: none)")
+                       help="pixelcnn, ladder: floor each latent unit's batch-mean KL at LAMBDA nats in the "
+                            "training loss (Kingma et al. 2016), against posterior collapse (default 0: none)")
     train.add_argument("--epochs", type=_positive_int, default=TRAINING["epochs"])
     train.add_argument("--batch-size", type=_positive_int, default=TRAINING["batch_size"])
     train.add_argument("--learning-rate", type=_positive_float, default=TRAINING["learning_rate"])
@@ -356,19 +377,19 @@ def _load_model(args):
 
 
 def _model_options(args) -> dict:
-    options: dict = {}
-    if args.architecture == "conv":
+    options: dict = _ladder_options(args)
+    if args.architecture in ("conv", "ladder"):
         if args.activation is not None:
             raise UsageError(f"{PROGRAM} train: --activation applies to --architecture mlp only")
         if args.filters:
             options["filters"] = list(args.filters)
         if args.hidden:
             if len(args.hidden) != 1:
-                raise UsageError(f"{PROGRAM} train: the conv architecture takes one --hidden width")
+                raise UsageError(f"{PROGRAM} train: the {args.architecture} architecture takes one --hidden width")
             options["hidden"] = args.hidden[0]
     else:
         if args.filters:
-            raise UsageError(f"{PROGRAM} train: --filters applies to --architecture conv only")
+            raise UsageError(f"{PROGRAM} train: --filters applies to --architecture conv or ladder only")
         if args.hidden:
             options["hidden"] = list(args.hidden)
         if args.activation:
@@ -387,14 +408,42 @@ def _model_options(args) -> dict:
     return {**options, **_decoder_options(args)}
 
 
+def _ladder_options(args) -> dict:
+    """The Ladder VAE's options (chapter 11): its layers' sizes and free bits, checked against the rest.
+
+    Its stochastic layers replace --latent-dim, its top layer's prior is
+    N(0, I) and its decoder is the conv one, so --latent-dim, --prior
+    vampprior and --decoder pixelcnn do not apply.
+    """
+    if args.architecture != "ladder":
+        if args.latent_dims is not None:
+            raise UsageError(f"{PROGRAM} train: --latent-dims applies to --architecture ladder only "
+                             "(one stochastic layer takes --latent-dim)")
+        return {}
+    if "latent_dim" in getattr(args, "given", ()):
+        raise UsageError(f"{PROGRAM} train: --latent-dim does not apply to --architecture ladder; "
+                         "give each layer's size with --latent-dims")
+    if args.prior != "standard":
+        raise UsageError(f"{PROGRAM} train: --prior {args.prior} does not apply to --architecture ladder "
+                         "(its top layer's prior is N(0, I))")
+    if args.decoder != defaults.DECODERS[0]:
+        raise UsageError(f"{PROGRAM} train: --decoder {args.decoder} needs --architecture conv")
+    options = {"latent_dims": list(args.latent_dims or defaults.LADDER_LATENT_DIMS)}
+    if args.free_bits:
+        options["free_bits"] = args.free_bits
+    return options
+
+
 def _decoder_options(args) -> dict:
     """The PixelCNN decoder's options (chapter 11), checked against the architecture and the prior."""
     given = {"pixelcnn_layers": args.pixelcnn_layers, "pixelcnn_channels": args.pixelcnn_channels,
              "free_bits": args.free_bits}
     if args.decoder != "pixelcnn":
         for name, value in given.items():
-            if value is not None:
-                raise UsageError(f"{PROGRAM} train: --{name.replace('_', '-')} applies to --decoder pixelcnn only")
+            if value is not None and not (name == "free_bits" and args.architecture == "ladder"):
+                also = " or --architecture ladder" if name == "free_bits" else ""
+                raise UsageError(f"{PROGRAM} train: --{name.replace('_', '-')} applies to --decoder pixelcnn"
+                                 f"{also} only")
         return {}
     if args.architecture != "conv":
         raise UsageError(f"{PROGRAM} train: --decoder pixelcnn needs --architecture conv")
@@ -427,8 +476,9 @@ def run_train(args) -> int:
     options = _model_options(args)
     run_dir = args.run_dir or Path("runs") / args.name
     _refuse_a_finished_checkpoint(args, args.out or run_dir)
+    latent_dim = options["latent_dims"][0] if args.architecture == "ladder" else args.latent_dim  # z_1's size
     config = training.TrainConfig(
-        architecture=args.architecture, latent_dim=args.latent_dim, model_options=options,
+        architecture=args.architecture, latent_dim=latent_dim, model_options=options,
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, beta=args.beta,
         kl_warmup_epochs=args.kl_warmup_epochs, seed=args.seed,
         learning_rate_schedule=args.learning_rate_schedule, precision=args.precision)

@@ -12,8 +12,12 @@ Introduced in chapter 5.
 
 from types import MappingProxyType
 
-ARCHITECTURES = ("conv", "mlp")
-"""The unconditional architectures ``build_model`` knows (:data:`vae.models.ARCHITECTURES`)."""
+ARCHITECTURES = ("conv", "mlp", "ladder")
+"""The unconditional architectures ``build_model`` knows (:data:`vae.models.ARCHITECTURES`); ``ladder`` is
+:class:`vae.ladder.LadderVAE`, several stochastic layers (chapter 11)."""
+
+LADDER_LATENT_DIMS = (32, 16)
+"""``LadderVAE``'s default units of z_1 ... z_L, bottom first."""
 
 PRIORS = ("standard", "vampprior")
 """The priors an unconditional model may have: N(0, I), or the VampPrior (:mod:`vae.vampprior`, chapter 11)."""

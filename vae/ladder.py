@@ -18,39 +18,23 @@ stride-2 convolutions to 7x7, a dense layer of ``hidden`` units) feeds
 z_1 (32 units); a further dense layer of ``hidden // 2`` units feeds z_2
 (16 units). The decoder from z_1 is ConvVAE's decoder.
 
-Status: work in progress for issue 19 item 2 (model, bounds and tests);
-the CLI, evaluation and benchmark hooks are not written yet.
+Evaluation, the CLI (``python -m vae train --architecture ladder
+--latent-dims 32,16``) and checkpoints treat it like the one-layer models:
+:func:`vae.losses.elbo_terms` and :func:`vae.losses.iwae_bound` ask the
+model for its own terms and importance weights (:meth:`LadderVAE.elbo_terms`,
+:meth:`LadderVAE.log_weights`), and the active units are z_1's
+(:meth:`LadderVAE.encode`).
 """
 
 from __future__ import annotations
-
-import math
 
 import keras
 import tensorflow as tf
 
 from vae import defaults, losses
-from vae.checks import IMAGE_SHAPE, check_images, check_number, check_positive_int
-from vae.models import _float32, _images_of, _LatentModel
-
-LOG_2PI = math.log(2.0 * math.pi)
-
-
-def gaussian_log_density(z, mean, log_var):
-    """``log N(z; mean, exp(log_var))`` per unit, nats, the shape of ``z``.
-
-    Introduced in chapter 11.
-    """
-    return -0.5 * (LOG_2PI + log_var + tf.square(z - mean) * tf.exp(-log_var))
-
-
-def gaussian_kl(mean_q, log_var_q, mean_p, log_var_p):
-    """``KL(N(mean_q, var_q) || N(mean_p, var_p))`` per unit, nats.
-
-    Introduced in chapter 11.
-    """
-    return 0.5 * (log_var_p - log_var_q
-                  + (tf.exp(log_var_q) + tf.square(mean_q - mean_p)) * tf.exp(-log_var_p) - 1.0)
+from vae.checks import IMAGE_SHAPE, check_images, check_positive_int
+from vae.models import _conv_decoder, _conv_features, _conv_sizes, _float32, _FreeBits, _images_of, _LatentModel
+from vae.seeding import stateless_seed
 
 
 def precision_weighted(mean_a, log_var_a, mean_b, log_var_b):
@@ -63,17 +47,22 @@ def precision_weighted(mean_a, log_var_a, mean_b, log_var_b):
     return var * (mean_a * precision_a + mean_b * precision_b), tf.math.log(var)
 
 
-class LadderVAE(_LatentModel):
+class LadderVAE(_FreeBits, _LatentModel):
     """Ladder VAE with ``len(latent_dims)`` stochastic layers (bottom first).
 
     Args:
-        latent_dims: units of z_1 ... z_L, bottom first (default ``(32, 16)``).
+        latent_dims: units of z_1 ... z_L, bottom first (default
+            :data:`vae.defaults.LADDER_LATENT_DIMS`, ``(32, 16)``).
         filters, hidden: conv encoder/decoder sizes as in
-            :class:`vae.models.ConvVAE`; layer i > 1 uses dense layers of
-            ``max(hidden // 2**(i-1), 32)`` units.
+            :class:`vae.models.ConvVAE` (two channel counts, one width);
+            layer i > 1 uses dense layers of ``max(hidden // 2**(i-1), 32)``
+            units.
         free_bits: ``λ`` in nats; the training loss floors each unit's KL,
             averaged over the batch, at ``λ`` (Kingma et al., 2016), in
             every layer. The reported ``kl`` is the true (one-sample) KL.
+        latent_dim: optional, and then equal to ``latent_dims[0]`` (the
+            size of z_1, which is the model's ``latent_dim``; a training
+            config records it).
         seed, beta: see :class:`vae.models.VAE`.
 
     Introduced in chapter 11.
@@ -81,16 +70,18 @@ class LadderVAE(_LatentModel):
 
     architecture = "ladder"
 
-    def __init__(self, latent_dims=(32, 16), filters=defaults.CONV_OPTIONS["filters"],
-                 hidden: int = defaults.CONV_OPTIONS["hidden"], free_bits: float = 0.0, **kwargs):
+    def __init__(self, latent_dims=defaults.LADDER_LATENT_DIMS, filters=defaults.CONV_OPTIONS["filters"],
+                 hidden: int = defaults.CONV_OPTIONS["hidden"], free_bits: float = 0.0,
+                 latent_dim: int | None = None, **kwargs):
         self.latent_dims = tuple(check_positive_int(d, "latent_dims") for d in latent_dims)
         if not self.latent_dims:
             raise ValueError("latent_dims needs at least one layer")
-        self.filters = tuple(check_positive_int(f, "filters") for f in filters)
-        self.hidden = check_positive_int(hidden, "hidden")
-        self.free_bits = float(check_number(free_bits, "free_bits", minimum=0.0))
+        if latent_dim is not None and latent_dim != self.latent_dims[0]:
+            raise ValueError(f"latent_dim {latent_dim} differs from the size of z_1, latent_dims[0] = "
+                             f"{self.latent_dims[0]}")
+        self.filters, self.hidden = _conv_sizes(filters, hidden)
         super().__init__(self.latent_dims[0], **kwargs)
-        self.free_bits_kl_tracker = keras.metrics.Mean(name="kl_floored")
+        self._track_free_bits(free_bits)
 
     @property
     def layers_count(self) -> int:
@@ -102,11 +93,7 @@ class LadderVAE(_LatentModel):
     def build_encoder(self) -> keras.Model:
         """Bottom-up path: images -> ``[mean_1, log_var_1, ..., mean_L, log_var_L]``."""
         images = keras.Input(IMAGE_SHAPE, name="images")
-        h = images
-        for i, channels in enumerate(self.filters):
-            h = keras.layers.Conv2D(channels, 3, strides=2, padding="same", activation="relu",
-                                    name=f"conv{i + 1}")(h)
-        h = keras.layers.Flatten(name="flatten")(h)
+        h = _conv_features(images, self.filters)
         outputs = []
         for i, dim in enumerate(self.latent_dims):
             h = keras.layers.Dense(self._width(i), activation="relu", name=f"up_dense{i + 1}")(h)
@@ -123,15 +110,7 @@ class LadderVAE(_LatentModel):
             mean = keras.layers.Dense(self.latent_dims[i])(h)
             log_var = keras.layers.Dense(self.latent_dims[i])(h)
             self.top_down.append(keras.Model(z_above, [mean, log_var], name=f"top_down{i + 1}"))
-        f1, f2 = self.filters
-        z = keras.Input((self.latent_dims[0],), name="z")
-        h = keras.layers.Dense(self.hidden, activation="relu", name="dense")(z)
-        h = keras.layers.Dense(7 * 7 * f2, activation="relu", name="project")(h)
-        h = keras.layers.Reshape((7, 7, f2), name="to_feature_map")(h)
-        h = keras.layers.Conv2DTranspose(f2, 3, strides=2, padding="same", activation="relu", name="up1")(h)
-        h = keras.layers.Conv2DTranspose(f1, 3, strides=2, padding="same", activation="relu", name="up2")(h)
-        logits = keras.layers.Conv2DTranspose(1, 3, padding="same", name="logits")(h)
-        return keras.Model(z, logits, name="decoder")
+        return _conv_decoder(self.latent_dims[0], self.filters, self.hidden)
 
     def build_prior(self):
         return None  # p(z_L) = N(0, I); the conditionals are self.top_down
@@ -140,8 +119,16 @@ class LadderVAE(_LatentModel):
     def infer(self, x, seed=None):
         """One top-down pass. Returns a list, bottom first, of dicts with
         ``z``, ``q_mean``, ``q_log_var``, ``p_mean``, ``p_log_var`` (each
-        ``(batch, latent_dims[i])``)."""
-        bottom_up = [_float32(t) for t in self.encoder(x)]
+        ``(batch, latent_dims[i])``). ``seed``: an int, a scalar integer
+        tensor or a stateless key (:func:`vae.seeding.stateless_seed`); layer
+        i draws with the key derived from it and ``i + 1``."""
+        return self._top_down(self._bottom_up(x), seed)
+
+    def _bottom_up(self, x):
+        return [_float32(t) for t in self.encoder(x)]
+
+    def _top_down(self, bottom_up, seed, sample: bool = True):
+        """:meth:`infer` from the encoder's outputs; ``sample=False`` sets every z to its posterior mean."""
         layers = [None] * self.layers_count
         z_above = None
         for i in reversed(range(self.layers_count)):
@@ -152,16 +139,25 @@ class LadderVAE(_LatentModel):
             else:
                 p_mean, p_log_var = (_float32(t) for t in self.top_down[i](z_above))
                 q_mean, q_log_var = precision_weighted(mean_hat, log_var_hat, p_mean, p_log_var)
-            noise_seed = None if seed is None else seed * 16 + i
-            z = self._draw(q_mean, q_log_var, noise_seed)
+            z = self._draw(q_mean, q_log_var, self._layer_seed(seed, i)) if sample else q_mean
             layers[i] = {"z": z, "q_mean": q_mean, "q_log_var": q_log_var, "p_mean": p_mean,
                          "p_log_var": p_log_var}
             z_above = z
         return layers
 
+    @staticmethod
+    def _layer_seed(seed, i: int):
+        return None if seed is None else stateless_seed(seed, i + 1)
+
     def _draw(self, mean, log_var, seed):
         """``mean + exp(log_var / 2) * eps``, any layer's width."""
         return mean + tf.exp(0.5 * log_var) * self._standard_normal(tf.shape(mean), seed)
+
+    def encode(self, x):
+        """``(mean, log_var)`` of q(z_1 | x) when every layer above sits at its posterior mean,
+        each ``(batch, latent_dims[0])``: what :func:`vae.evaluation.active_units` counts."""
+        layers = self._top_down(self._bottom_up(check_images(x)), None, sample=False)
+        return layers[0]["q_mean"], layers[0]["q_log_var"]
 
     def decode(self, z1):
         """Pixel logits from the bottom code z_1: ``(batch, 28, 28, 1)``."""
@@ -170,45 +166,53 @@ class LadderVAE(_LatentModel):
     def sample(self, n: int, seed: int | None = None):
         """``n`` Bernoulli means ``(n, 28, 28, 1)``: ancestral sampling from z_L down."""
         n = check_positive_int(n, "n")
-        z = self._standard_normal((n, self.latent_dims[-1]), seed)
+        z = self._standard_normal((n, self.latent_dims[-1]), self._layer_seed(seed, self.layers_count - 1))
         for i in reversed(range(self.layers_count - 1)):
             mean, log_var = (_float32(t) for t in self.top_down[i](z))
-            z = self._draw(mean, log_var, None if seed is None else seed * 16 + i + 1)
+            z = self._draw(mean, log_var, self._layer_seed(seed, i))
         return tf.sigmoid(self.decode(z))
 
     def call(self, x, training: bool = False):
-        layers = self.infer(x)
-        return self.decode(layers[0]["z"] if training else layers[0]["q_mean"])
+        if training:
+            return self.decode(self.infer(x)[0]["z"])
+        return self.decode(self.encode(x)[0])
 
     # -- bounds ---------------------------------------------------------------------------
     def kl_per_layer_units(self, layers):
         """Per-unit KL of each layer (one sample of the layers above), list of ``(batch, d_i)``."""
-        return [gaussian_kl(l["q_mean"], l["q_log_var"], l["p_mean"], l["p_log_var"]) for l in layers]
+        return [losses._kl_normal_units(l["q_mean"], l["q_log_var"], l["p_mean"], l["p_log_var"])
+                for l in layers]
+
+    def log_weights(self, x, num_samples: int, seed=None):
+        """``log p(x, z_1..z_L) - log q(z_1..z_L | x)`` of ``num_samples`` draws per image,
+        ``(num_samples, batch)`` nats. The bottom-up pass runs once; the draws go down
+        together, ``num_samples * batch`` codes decoded at once (sample-major, as
+        :func:`vae.losses.iwae_bound` tiles its codes). ``seed``: as for :meth:`infer`."""
+        tiled = [tf.tile(t, [num_samples, 1]) for t in self._bottom_up(x)]
+        layers = self._top_down(tiled, seed)
+        value = losses.bernoulli_log_likelihood(tf.tile(x, [num_samples, 1, 1, 1]), self.decode(layers[0]["z"]))
+        for l in layers:
+            value += (losses.log_normal_density(l["z"], l["p_mean"], l["p_log_var"])
+                      - losses.log_normal_density(l["z"], l["q_mean"], l["q_log_var"]))
+        return tf.reshape(value, [num_samples, -1])
 
     def log_weight(self, x, seed=None):
-        """``log p(x, z_1..z_L) - log q(z_1..z_L | x)`` of one draw, ``(batch,)`` nats."""
+        """One draw of :meth:`log_weights`: ``(batch,)`` nats."""
+        return self.log_weights(check_images(x), 1, seed)[0]
+
+    def elbo_terms(self, x, seed=None) -> dict[str, tf.Tensor]:
+        """``{"log_likelihood": log p(x|z_1), "kl": sum of the layers' KLs}``, each ``(batch,)`` nats,
+        at one top-down draw; the ELBO is their difference (:func:`vae.losses.elbo_terms`)."""
         layers = self.infer(x, seed=seed)
-        value = losses.bernoulli_log_likelihood(x, self.decode(layers[0]["z"]))
-        for l in layers:
-            value += tf.reduce_sum(gaussian_log_density(l["z"], l["p_mean"], l["p_log_var"])
-                                   - gaussian_log_density(l["z"], l["q_mean"], l["q_log_var"]), axis=-1)
-        return value
+        kl = tf.add_n([tf.reduce_sum(u, axis=-1) for u in self.kl_per_layer_units(layers)])
+        return {"log_likelihood": losses.bernoulli_log_likelihood(x, self.decode(layers[0]["z"])), "kl": kl}
 
     def iwae_bound(self, x, k: int, seed: int = 0):
-        """``log (1/k) sum_s w_s`` per image, ``(batch,)`` nats (k = 1: a one-sample ELBO)."""
-        x = check_images(x)
-        weights = tf.stack([self.log_weight(x, seed=seed * 100003 + s) for s in range(k)])
-        return tf.reduce_logsumexp(weights, axis=0) - math.log(k)
+        """``log (1/k) sum_s w_s`` per image, ``(batch,)`` nats (k = 1: a one-sample ELBO):
+        :func:`vae.losses.iwae_bound` with this model's :meth:`log_weights`."""
+        return losses.iwae_bound(self, x, k, seed=seed)
 
     # -- training ---------------------------------------------------------------------------
-    @property
-    def metrics(self):
-        return [*super().metrics, self.free_bits_kl_tracker]
-
-    def _record(self, values):
-        self.free_bits_kl_tracker.update_state(values["kl_floored"])
-        return super()._record(values)
-
     def compute_losses(self, x, seed: int | None = None) -> dict[str, tf.Tensor]:
         """Batch means in nats: ``reconstruction``, ``kl`` (all layers), ``kl_floored``,
         ``loss = reconstruction + beta * kl_floored``, and ``kl_layer{i}`` per layer."""
@@ -222,8 +226,7 @@ class LadderVAE(_LatentModel):
         kl = tf.add_n(per_layer)
         floored = kl
         if self.free_bits:
-            floored = tf.add_n([tf.reduce_sum(tf.maximum(tf.reduce_mean(u, axis=0), self.free_bits))
-                                for u in units])
+            floored = tf.add_n([losses._free_bits_kl(u, self.free_bits) for u in units])
         values = {"loss": reconstruction + self.beta * floored, "reconstruction": reconstruction, "kl": kl,
                   "kl_floored": floored}
         values.update({f"kl_layer{i + 1}": v for i, v in enumerate(per_layer)})

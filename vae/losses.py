@@ -71,8 +71,7 @@ def gaussian_log_likelihood(x, mean, log_var) -> tf.Tensor:
     x = _as_float32(x)
     mean = _as_float32(mean)
     log_var = tf.broadcast_to(_as_float32(log_var), tf.shape(x))
-    per_dim = -0.5 * (LOG_2PI + log_var + tf.square(x - mean) * tf.exp(-log_var))
-    return _sum_over_pixels(per_dim)
+    return _sum_over_pixels(_log_normal_units(x, mean, log_var))
 
 
 def log_normal_density(z, mean, log_var) -> tf.Tensor:
@@ -90,8 +89,16 @@ def log_normal_density(z, mean, log_var) -> tf.Tensor:
     z = _as_float32(z)
     mean = _as_float32(mean)
     log_var = _as_float32(log_var)
-    per_dim = -0.5 * (LOG_2PI + log_var + tf.square(z - mean) * tf.exp(-log_var))
-    return tf.reduce_sum(per_dim, axis=-1)
+    return tf.reduce_sum(_log_normal_units(z, mean, log_var), axis=-1)
+
+
+def _log_normal_units(z, mean, log_var) -> tf.Tensor:
+    """``log N(z; mean, exp(log_var))`` of each coordinate, nats, the broadcast shape of the three.
+
+    The one formula behind :func:`gaussian_log_likelihood` and
+    :func:`log_normal_density`, which sum it over pixels or latent units.
+    """
+    return -0.5 * (LOG_2PI + log_var + tf.square(z - mean) * tf.exp(-log_var))
 
 
 def kl_standard_normal(mean, log_var) -> tf.Tensor:
@@ -107,9 +114,36 @@ def kl_standard_normal(mean, log_var) -> tf.Tensor:
 
     Introduced in chapter 4.
     """
-    mean = _as_float32(mean)
-    log_var = _as_float32(log_var)
-    return 0.5 * tf.reduce_sum(tf.exp(log_var) + tf.square(mean) - 1.0 - log_var, axis=-1)
+    return tf.reduce_sum(_kl_normal_units(_as_float32(mean), _as_float32(log_var)), axis=-1)
+
+
+def _kl_normal_units(mean_q, log_var_q, mean_p=None, log_var_p=None) -> tf.Tensor:
+    """``KL(N(mean_q, exp(log_var_q)) || N(mean_p, exp(log_var_p)))`` of each unit, nats, >= 0.
+
+    Without ``mean_p`` and ``log_var_p`` the second Gaussian is N(0, 1) and
+    the terms are ``0.5 * (exp(log_var_q) + mean_q**2 - 1 - log_var_q)``,
+    whose sum over the units is :func:`kl_standard_normal`. With them (float32
+    tensors broadcastable to ``mean_q``, e.g. a conditional prior's parameters
+    in :class:`vae.ladder.LadderVAE`) the general closed form.
+    Shapes: those of ``mean_q``, e.g. ``(batch, latent_dim)``.
+    """
+    if mean_p is None and log_var_p is None:
+        return 0.5 * (tf.exp(log_var_q) + tf.square(mean_q) - 1.0 - log_var_q)
+    return 0.5 * (log_var_p - log_var_q
+                  + (tf.exp(log_var_q) + tf.square(mean_q - mean_p)) * tf.exp(-log_var_p) - 1.0)
+
+
+def _free_bits_kl(kl_units, free_bits: float) -> tf.Tensor:
+    """The KL a free-bits loss minimizes: ``sum_j max(free_bits, mean_batch KL_j)``, a scalar in nats.
+
+    Kingma et al. (2016): each latent unit's KL, averaged over the batch, is
+    floored at ``free_bits`` nats, so a unit whose KL is below the floor gets
+    no gradient pushing it further toward the prior. ``kl_units`` is
+    ``(batch, units)`` (:func:`_kl_normal_units`); with ``free_bits = 0`` the
+    value is the batch-mean KL. Used by :class:`vae.pixelcnn.PixelCNNVAE`
+    and :class:`vae.ladder.LadderVAE` (each of its layers).
+    """
+    return tf.reduce_sum(tf.maximum(tf.reduce_mean(kl_units, axis=0), free_bits))
 
 
 def kl_monte_carlo(z, mean, log_var) -> tf.Tensor:
@@ -174,10 +208,28 @@ def elbo_terms(model, x, seed=None, log_likelihood=bernoulli_log_likelihood) -> 
 
     Introduced in chapter 4.
     """
+    if _has_layers(model, log_likelihood):
+        return model.elbo_terms(x, seed=seed)
     mean, log_var = model.encode(x)
     z = model.reparameterize(mean, log_var, seed=seed)
     return {"log_likelihood": _decoder_log_likelihood(model, x, z, log_likelihood),
             "kl": _prior_kl(model, mean, log_var, z)}
+
+
+def _has_layers(model, log_likelihood) -> bool:
+    """Whether ``model`` has several stochastic layers (:class:`vae.ladder.LadderVAE`).
+
+    Such a model gives its own ELBO terms (``model.elbo_terms(x, seed)``) and
+    importance weights (``model.log_weights(x, num_samples, seed)``), with its
+    own Bernoulli likelihood, so it takes only the default ``log_likelihood``.
+
+    Introduced in chapter 11.
+    """
+    if not hasattr(model, "log_weights"):
+        return False
+    if log_likelihood is not bernoulli_log_likelihood:
+        raise ValueError(f"{type(model).__name__} computes its own log p(x|z); it takes no log_likelihood")
+    return True
 
 
 def _decoder_log_likelihood(model, x, z, log_likelihood) -> tf.Tensor:
@@ -258,7 +310,9 @@ def iwae_bound(model, x, k: int, chunk_size: int = 100, seed=None,
     Each of the ``batch * chunk_size`` codes is decoded at once: for the MLP
     decoder that is about 3 kB of activations per code, for the conv decoder
     about 160 kB (its 14x14x64 and 28x28x32 feature maps), so a batch of 50
-    digits with chunks of 100 needs roughly 0.8 GB with the conv model.
+    digits with chunks of 100 needs roughly 0.8 GB with the conv model. A
+    model with several stochastic layers (:class:`vae.ladder.LadderVAE`)
+    gives each chunk's weights itself (``model.log_weights``).
 
     Args:
         model: a :class:`vae.models.VAE`.
@@ -277,7 +331,9 @@ def iwae_bound(model, x, k: int, chunk_size: int = 100, seed=None,
     k = check_positive_int(k, "k")
     chunk_size = check_positive_int(chunk_size, "chunk_size")
     x = check_images(x)
-    mean, log_var = model.encode(x)
+    layered = _has_layers(model, log_likelihood)
+    if not layered:
+        mean, log_var = model.encode(x)
     running = None
     # Inside tf.function the chunks are independent ops that may run at once; an autoregressive decoder's
     # activations are large enough that k / chunk_size of them would not fit in memory, so its chunks wait
@@ -287,7 +343,10 @@ def iwae_bound(model, x, k: int, chunk_size: int = 100, seed=None,
         size = min(chunk_size, k - start)
         chunk_seed = None if seed is None else stateless_seed(seed, chunk_index + 1)
         with tf.control_dependencies([running] if one_at_a_time and running is not None else []):
-            log_w = _log_weights(model, x, mean, log_var, size, chunk_seed, log_likelihood)
+            if layered:
+                log_w = model.log_weights(x, size, chunk_seed)
+            else:
+                log_w = _log_weights(model, x, mean, log_var, size, chunk_seed, log_likelihood)
         chunk_lse = tf.reduce_logsumexp(log_w, axis=0)
         running = chunk_lse if running is None else tf.reduce_logsumexp(
             tf.stack([running, chunk_lse]), axis=0)

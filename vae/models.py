@@ -22,6 +22,8 @@ image or code.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import keras
 import tensorflow as tf
 
@@ -332,35 +334,81 @@ class ConvVAE(VAE):
 
     def __init__(self, latent_dim: int = defaults.TRAINING["latent_dim"], filters=defaults.CONV_OPTIONS["filters"],
                  hidden: int = defaults.CONV_OPTIONS["hidden"], **kwargs):
-        self.filters = tuple(check_positive_int(f, "filters") for f in filters)
-        if len(self.filters) != 2:
-            raise ValueError(f"filters must hold two channel counts, got {filters!r}")
-        self.hidden = check_positive_int(hidden, "hidden")
+        self.filters, self.hidden = _conv_sizes(filters, hidden)
         super().__init__(latent_dim, **kwargs)
 
     def build_encoder(self) -> keras.Model:
         images = keras.Input(IMAGE_SHAPE, name="images")
-        h = images
-        for i, channels in enumerate(self.filters):
-            h = keras.layers.Conv2D(channels, 3, strides=2, padding="same", activation="relu",
-                                    name=f"conv{i + 1}")(h)
-        h = keras.layers.Flatten(name="flatten")(h)
+        h = _conv_features(images, self.filters)
         h = keras.layers.Dense(self.hidden, activation="relu", name="dense")(h)
         return keras.Model(images, self._gaussian_heads(h), name="encoder")
 
     def build_decoder(self) -> keras.Model:
-        f1, f2 = self.filters
-        z = keras.Input((self.latent_dim,), name="z")
-        h = keras.layers.Dense(self.hidden, activation="relu", name="dense")(z)
-        h = keras.layers.Dense(7 * 7 * f2, activation="relu", name="project")(h)
-        h = keras.layers.Reshape((7, 7, f2), name="to_feature_map")(h)
-        h = keras.layers.Conv2DTranspose(f2, 3, strides=2, padding="same", activation="relu", name="up1")(h)
-        h = keras.layers.Conv2DTranspose(f1, 3, strides=2, padding="same", activation="relu", name="up2")(h)
-        logits = keras.layers.Conv2DTranspose(1, 3, padding="same", name="logits")(h)
-        return keras.Model(z, logits, name="decoder")
+        return _conv_decoder(self.latent_dim, self.filters, self.hidden)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "filters": list(self.filters), "hidden": self.hidden}
+
+
+def _conv_sizes(filters, hidden) -> tuple[tuple[int, int], int]:
+    """The conv models' checked sizes: ``(filters, hidden)``, two channel counts and one width."""
+    filters = tuple(check_positive_int(f, "filters") for f in filters)
+    if len(filters) != 2:
+        raise ValueError(f"filters must hold two channel counts, got {filters!r}")
+    return filters, check_positive_int(hidden, "hidden")
+
+
+class _FreeBits:
+    """What a model whose training loss may floor the KL with free bits shares (a mixin, listed
+    before the Keras model class): ``free_bits`` (λ, nats, >= 0; :func:`vae.losses._free_bits_kl`)
+    and a ``kl_floored`` metric beside ``loss``, ``reconstruction`` and ``kl``.
+    :class:`vae.pixelcnn.PixelCNNVAE` and :class:`vae.ladder.LadderVAE` call
+    :meth:`_track_free_bits` once their base constructor has run."""
+
+    def _track_free_bits(self, free_bits: float) -> None:
+        self.free_bits = float(check_number(free_bits, "free_bits", minimum=0.0))
+        self.free_bits_kl_tracker = keras.metrics.Mean(name="kl_floored")
+
+    @property
+    def metrics(self):
+        return [*super().metrics, self.free_bits_kl_tracker]
+
+    def _record(self, values):
+        self.free_bits_kl_tracker.update_state(values["kl_floored"])
+        return super()._record(values)
+
+
+def _conv_features(images, filters) -> tf.Tensor:
+    """The conv encoders' trunk: stride-2 3x3 ReLU convolutions ``conv1``, ``conv2``, ... then ``flatten``.
+
+    ``images`` is a Keras input ``(batch, 28, 28, 1)``; with two stages the
+    result is ``(batch, 7 * 7 * filters[-1])``. The layer names are those
+    the shipped conv checkpoints' weights files hold. Shared by
+    :class:`ConvVAE` and :class:`vae.ladder.LadderVAE`'s bottom-up path.
+    """
+    h = images
+    for i, channels in enumerate(filters):
+        h = keras.layers.Conv2D(channels, 3, strides=2, padding="same", activation="relu",
+                                name=f"conv{i + 1}")(h)
+    return keras.layers.Flatten(name="flatten")(h)
+
+
+def _conv_decoder(latent_dim: int, filters, hidden: int) -> keras.Model:
+    """:class:`ConvVAE`'s decoder: codes ``(batch, latent_dim)`` -> pixel logits ``(batch, 28, 28, 1)``.
+
+    dense(hidden) -> dense(7*7*f2) -> 7x7 map -> transposed convs to 14x14
+    (f2), 28x28 (f1) and one channel. Also :class:`vae.ladder.LadderVAE`'s
+    decoder from its bottom code z_1.
+    """
+    f1, f2 = filters
+    z = keras.Input((latent_dim,), name="z")
+    h = keras.layers.Dense(hidden, activation="relu", name="dense")(z)
+    h = keras.layers.Dense(7 * 7 * f2, activation="relu", name="project")(h)
+    h = keras.layers.Reshape((7, 7, f2), name="to_feature_map")(h)
+    h = keras.layers.Conv2DTranspose(f2, 3, strides=2, padding="same", activation="relu", name="up1")(h)
+    h = keras.layers.Conv2DTranspose(f1, 3, strides=2, padding="same", activation="relu", name="up2")(h)
+    logits = keras.layers.Conv2DTranspose(1, 3, padding="same", name="logits")(h)
+    return keras.Model(z, logits, name="decoder")
 
 
 class MLPVAE(VAE):
@@ -561,15 +609,38 @@ def _images_and_labels(data):
     return data[0], data[1]
 
 
-ARCHITECTURES = {model.architecture: model for model in (ConvVAE, MLPVAE)}
-"""The unconditional models by architecture name; the names are :data:`vae.defaults.ARCHITECTURES`."""
+class _Architectures(Mapping):
+    """Architecture name -> model class. :class:`vae.ladder.LadderVAE` builds on this
+    module's classes, so its module is imported only when ``"ladder"`` is looked up."""
+
+    def __init__(self, *classes):
+        self._classes = {model.architecture: model for model in classes}
+
+    def __getitem__(self, name):
+        if name == "ladder":
+            from vae.ladder import LadderVAE
+
+            return LadderVAE
+        return self._classes[name]
+
+    def __iter__(self):
+        return iter((*self._classes, "ladder"))
+
+    def __len__(self):
+        return len(self._classes) + 1
+
+
+ARCHITECTURES = _Architectures(ConvVAE, MLPVAE)
+"""The unconditional models by architecture name (conv, mlp, ladder); the names are
+:data:`vae.defaults.ARCHITECTURES`."""
 
 
 def build_model(config: dict) -> VAE:
     """Build a model from ``get_config()`` output, e.g. a checkpoint manifest's ``model``.
 
     Args:
-        config: ``{"architecture": "conv" | "mlp", "latent_dim": ..., ...}``; a
+        config: ``{"architecture": "conv" | "mlp" | "ladder", "latent_dim": ..., ...}``
+            (a ladder has ``latent_dims`` instead, :class:`vae.ladder.LadderVAE`); a
             conv model with ``"decoder": "pixelcnn"`` is a
             :class:`vae.pixelcnn.PixelCNNVAE` (chapter 11).
 
@@ -577,9 +648,6 @@ def build_model(config: dict) -> VAE:
     """
     config = dict(config)
     name = config.pop("architecture", None)
-    if name == "ladder":  # issue 19's Ladder VAE (vae.ladder imports this module)
-        from vae.ladder import LadderVAE
-        return LadderVAE(**config)
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {name!r}; expected one of {sorted(ARCHITECTURES)}")
     model_class = ARCHITECTURES[name]

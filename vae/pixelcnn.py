@@ -58,10 +58,9 @@ from vae.checks import (
     IMAGE_SHAPE,
     check_images,
     check_latents,
-    check_number,
     check_positive_int,
 )
-from vae.models import ConvVAE, _float32
+from vae.models import ConvVAE, _float32, _FreeBits
 
 FIRST_KERNEL = 7
 """Kernel size of the first (type A) layer."""
@@ -165,7 +164,7 @@ def _shift_down(x):
     return tf.pad(x, [[0, 0], [1, 0], [0, 0], [0, 0]])[:, :-1]
 
 
-class PixelCNNVAE(ConvVAE):
+class PixelCNNVAE(_FreeBits, ConvVAE):
     """:class:`vae.models.ConvVAE`'s encoder with a gated PixelCNN decoder conditioned on z (PixelVAE).
 
     Args:
@@ -194,11 +193,10 @@ class PixelCNNVAE(ConvVAE):
                  free_bits: float = 0.0, **kwargs):
         self.pixelcnn_layers = check_positive_int(pixelcnn_layers, "pixelcnn_layers")
         self.pixelcnn_channels = check_positive_int(pixelcnn_channels, "pixelcnn_channels")
-        self.free_bits = float(check_number(free_bits, "free_bits", minimum=0.0))
         super().__init__(latent_dim, **kwargs)
+        self._track_free_bits(free_bits)
         if self.free_bits and self.prior_name != "standard":
             raise ValueError("free bits needs the standard normal prior, whose KL splits over the latent units")
-        self.free_bits_kl_tracker = keras.metrics.Mean(name="kl_floored")
 
     # -- the decoder ------------------------------------------------------------------------
     def build_decoder(self) -> keras.Model:
@@ -314,14 +312,6 @@ class PixelCNNVAE(ConvVAE):
         return self.decode_logits(x, z)
 
     # -- training -----------------------------------------------------------------------------
-    @property
-    def metrics(self):
-        return [*super().metrics, self.free_bits_kl_tracker]
-
-    def _record(self, values):
-        self.free_bits_kl_tracker.update_state(values["kl_floored"])
-        return super()._record(values)
-
     def _elbo_losses(self, x, seed=None):
         """Batch means: ``reconstruction``, ``kl`` (the true KL), ``kl_floored`` (free bits), ``loss``.
 
@@ -335,7 +325,7 @@ class PixelCNNVAE(ConvVAE):
         kl = tf.reduce_mean(self.prior.kl(mean, log_var, z))
         floored = kl
         if self.free_bits:
-            floored = tf.reduce_sum(tf.maximum(tf.reduce_mean(kl_units(mean, log_var), axis=0), self.free_bits))
+            floored = losses._free_bits_kl(kl_units(mean, log_var), self.free_bits)
         return {"loss": reconstruction + self.beta * floored, "reconstruction": reconstruction, "kl": kl,
                 "kl_floored": floored}
 
@@ -352,7 +342,7 @@ def kl_units(mean, log_var):
 
     Introduced in chapter 11.
     """
-    return 0.5 * (tf.exp(log_var) + tf.square(mean) - 1.0 - log_var)
+    return losses._kl_normal_units(mean, log_var)
 
 
 def kl_per_unit(model, images, batch_size: int = 500) -> list[float]:
