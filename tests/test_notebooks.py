@@ -116,6 +116,7 @@ def issubclass_exception(value):
 NO_CHAPTER_YET = ("vae.vampprior.",  # issue 19: chapter 'Beyond one Gaussian layer' still to be written
                   "vae.pixelcnn.",  # issue 19: the same chapter's autoregressive decoder
                   "vae.ladder.",  # issue 19: the same chapter's two stochastic layers
+                  "vae.compression.autoregressive.",  # issue 19: bits back with the same chapter's PixelVAE
                   "vae.literature.")  # issue 19: the same chapter's table beside the literature
 
 
