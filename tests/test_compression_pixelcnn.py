@@ -176,3 +176,26 @@ def test_the_cli_compresses_with_a_pixelvae_checkpoint(model, digits, tmp_path):
     assert cli.main(["decompress", str(packed), "-o", str(restored), "--checkpoint", str(folder)]) == 0
     with np.load(restored) as archive:
         assert np.array_equal(archive["images"], digits[:3])
+
+
+def test_a_file_written_before_the_decoder_field_still_decodes_with_a_factorized_model(digits):
+    from vae.compression import container
+
+    codec = BitsBackCodec(MLPVAE(latent_dim=2, hidden=(8,), seed=1), "tiny", "0" * 64, batch_size=3)
+    header, body = container.unpack(codec.compress(digits[:4]))
+    old = {key: value for key, value in header.items()
+           if key not in ("architecture", "decoder", "format_version", "body_bytes", "body_sha256")}
+    assert np.array_equal(codec.decompress(container.pack(old, body)).images, digits[:4])
+
+
+def test_decompress_with_another_pixelvae_checkpoint_fails_in_one_line(model, digits, tmp_path, capsys):
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    checkpoint.save_checkpoint(model, ours, {"note": "test"})
+    checkpoint.save_checkpoint(small_pixelvae(seed=1), theirs, {"note": "test"})
+    packed = tmp_path / "digits.vae"
+    packed.write_bytes(BitsBackCodec.from_checkpoint(ours, batch_size=4).compress(digits[:2]))
+    capsys.readouterr()
+    assert cli.main(["decompress", str(packed), "-o", str(tmp_path / "out.npz"), "--checkpoint", str(theirs)]) == 1
+    error = capsys.readouterr().err.strip()
+    assert "weights" in error and "\n" not in error
+    assert not (tmp_path / "out.npz").exists()
