@@ -259,7 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "VQ-VAE of vae/checkpoints/vq/, e.g. vqvae-k256); "
                              "default conv")
     chosen.add_argument("--checkpoint", type=Path,
-                        help="a lossy codec's checkpoint folder written by 'train-codec' or 'train-vqvae'")
+                        help="a lossy codec's checkpoint folder written by 'train-codec' or 'train-vqvae', or a "
+                             "VAE's written by 'train' (lossless, e.g. a PixelVAE; chapter 11)")
     compress.add_argument("--batch-size", type=_positive_int, default=25,
                           help="lossless: images coded together (default 25); more is faster but costs more "
                                "initial bits")
@@ -274,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     decompress.add_argument("-o", "--output", type=Path, required=True,
                             help="an .npz to create, or a folder to receive one PNG per digit")
     decompress.add_argument("--checkpoint", type=Path,
-                            help="the lossy codec's checkpoint folder, for a file made with --checkpoint")
+                            help="the checkpoint folder (lossy codec or VAE), for a file made with --checkpoint")
     _add_force(decompress, "overwrite OUTPUT if it exists (an .npz), or write into a folder that is not "
                            "empty, replacing files of the same names")
 
@@ -759,7 +760,7 @@ def _lossy_codec(args, name: str | None = None):
 def _is_lossy_model(args) -> bool:
     """Whether compress was asked for a learned lossy codec rather than a VAE."""
     if args.checkpoint is not None:
-        return True
+        return not _is_vae_checkpoint(args.checkpoint)
     _compression()  # the lossy package needs constriction too: say so in one line
     from vae.lossy.storage import shipped_codecs
     from vae.vq.storage import shipped_vqvaes
@@ -767,18 +768,27 @@ def _is_lossy_model(args) -> bool:
     return args.model in shipped_codecs() or args.model in shipped_vqvaes()
 
 
-def _is_vqvae_checkpoint(directory: Path) -> bool:
-    """Whether a checkpoint folder's manifest says VQ-VAE (chapter 10's second lossy codec)."""
-    import json
-
+def _checkpoint_architecture(directory: Path) -> str | None:
+    """The ``architecture`` a checkpoint folder's manifest names, or None (the loaders report what is wrong)."""
     from vae.checkpoint import MANIFEST_FILE
 
     try:
         manifest = json.loads((Path(directory) / MANIFEST_FILE).read_text())
     except (OSError, ValueError):
-        return False  # the hyperprior loader reports what is wrong with the folder
-    return isinstance(manifest, dict) and isinstance(manifest.get("model"), dict) \
-        and manifest["model"].get("architecture") == "vqvae"
+        return None
+    if isinstance(manifest, dict) and isinstance(manifest.get("model"), dict):
+        return manifest["model"].get("architecture")
+    return None
+
+
+def _is_vqvae_checkpoint(directory: Path) -> bool:
+    """Whether a checkpoint folder's manifest says VQ-VAE (chapter 10's second lossy codec)."""
+    return _checkpoint_architecture(directory) == "vqvae"
+
+
+def _is_vae_checkpoint(directory: Path) -> bool:
+    """Whether a checkpoint folder holds a VAE of 'train' (lossless bits back, e.g. chapter 11's PixelVAE)."""
+    return _checkpoint_architecture(directory) in defaults.ARCHITECTURES
 
 
 def _setting(lmbda) -> str:
@@ -798,7 +808,10 @@ def run_compress(args) -> int:
 
     images, names = read_images(args.input)
     try:
-        codec = compression.BitsBackCodec.pretrained(args.model, batch_size=args.batch_size)
+        if args.checkpoint is not None:
+            codec = compression.BitsBackCodec.from_checkpoint(args.checkpoint, batch_size=args.batch_size)
+        else:
+            codec = compression.BitsBackCodec.pretrained(args.model, batch_size=args.batch_size)
     except ValueError as error:
         raise UsageError(f"{PROGRAM} compress: {error}") from None
     with _progress_bar(len(images), "compressing", "digit") as bar:
@@ -809,7 +822,7 @@ def run_compress(args) -> int:
     rates = compression.bits_per_dim(blob)
     method = compression.read_header(blob)["method"]
     if method == "bits-back":
-        print(f"compressed {len(images)} digits into {args.output} with bits back (model {args.model}): "
+        print(f"compressed {len(images)} digits into {args.output} with bits back (model {codec.name}): "
               f"{len(blob)} bytes, {rates['total']:.4f} bits/pixel ({rates['net']:.4f} without the "
               f"{rates['initial_bits']} initial bits and the {rates['header_bytes']}-byte header)")
     else:
@@ -887,10 +900,20 @@ def run_decompress(args) -> int:
 
     if blob.startswith(lossy_container.MAGIC):
         return _decompress_lossy(args, blob)
-    if args.checkpoint is not None:
-        raise UsageError(f"{PROGRAM} decompress: {args.file} is a lossless file; --checkpoint is for lossy ones")
-    with _progress_bar(compression.read_header(blob)["count"], "decompressing", "digit") as bar:
-        restored = compression.decompress(blob, progress=bar.update)
+    header = compression.read_header(blob)
+    codec = None
+    if args.checkpoint is not None and header["model"] is not None:  # a direct file needs no model
+        if not _is_vae_checkpoint(args.checkpoint):
+            raise UsageError(f"{PROGRAM} decompress: {args.file} is a lossless file; {args.checkpoint} is not "
+                             "a VAE's checkpoint folder")
+        try:
+            codec = compression.BitsBackCodec.from_checkpoint(args.checkpoint, name=header["model"],
+                                                              batch_size=header["batch_size"])
+        except (ValueError, KeyError) as error:
+            raise UsageError(f"{PROGRAM} decompress: {error}") from None
+    with _progress_bar(header["count"], "decompressing", "digit") as bar:
+        decompress = compression.decompress if codec is None else codec.decompress
+        restored = decompress(blob, progress=bar.update)
     _write_images_atomically(args.output, restored.images, restored.names)
     method = restored.header.get("method", "bits-back")  # files written before the field existed are bits back
     if method == "bits-back":

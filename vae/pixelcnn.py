@@ -43,7 +43,8 @@ Because ``p(x|z)`` no longer factorizes, the model adds to the contract of
 
 ``decode(z)`` has no meaning here (there are no logits before the pixels
 are known) and raises a ``TypeError`` that says what to call instead; the
-bits-back codec therefore does not take this model yet.
+bits-back codec codes its pixels one by one instead
+(:mod:`vae.compression._autoregressive`).
 
 Introduced in chapter 11.
 """

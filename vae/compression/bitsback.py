@@ -8,7 +8,9 @@ Barber 2019):
    q(z|x) (``model.encode``): this *reads* about -log2 q(z|x) bits off the
    stack, the bits we later get back;
 2. **push** ``x`` under the decoder's Bernoulli p(x|z) (``model.decode``):
-   -log2 p(x|z) bits;
+   -log2 p(x|z) bits; for the autoregressive PixelVAE of chapter 11, whose
+   p(x|z) = prod_i p(x_i | x_<i, z) the receiver can only evaluate pixel
+   by pixel, see :mod:`vae.compression._autoregressive`;
 3. **push** ``z`` under the prior p(z) (``model.prior.quantized``, see
    :class:`vae.priors.Prior`): -log2 p(z) bits.
 
@@ -43,6 +45,7 @@ import constriction
 import numpy as np
 
 from vae.checks import PIXELS  # noqa: F401  (the codec counts bits per pixel with it)
+from vae.compression import _autoregressive as autoregressive
 from vae.models import VAE
 
 
@@ -110,17 +113,6 @@ class LatentGrid:
         return (bins.astype(np.float64) * self.bin_width).astype(np.float32)
 
 
-def _bernoulli():
-    """constriction's Bernoulli pixel model, with ``perfect=True``.
-
-    The faster ``perfect=False`` approximation rounds the probabilities of
-    near-certain pixels coarsely; on MNIST, where most pixels are almost
-    surely black, it cost 2.5 % more bits (0.1782 against 0.1738 bits/pixel on
-    500 test digits), so we pay the slower model construction.
-    """
-    return constriction.stream.model.Bernoulli(perfect=True)
-
-
 # -- the three distributions, each as (constriction model, parameters, symbol offset) --------
 # A symbol coded under a distribution is ``value + offset``: code bins -max_bin..max_bin
 # (offset 0 for a quantized Gaussian, max_bin for a categorical over the bins), pixels 0/1.
@@ -143,8 +135,7 @@ def _likelihood(model, bins: np.ndarray, grid: LatentGrid) -> tuple:
     Args:
         bins: code bins, int32 ``(batch, latent_dim)``.
     """
-    logits = np.asarray(model.decode(grid.codes(bins)), dtype=np.float64).ravel()
-    return _bernoulli(), (np.exp(-np.logaddexp(0.0, -logits)),), 0
+    return autoregressive.pixel_distribution(np.asarray(model.decode(grid.codes(bins))))
 
 
 def _prior(model, batch: int, grid: LatentGrid) -> tuple:
@@ -179,7 +170,9 @@ def encode_batch(coder, model: VAE, images: np.ndarray, grid: LatentGrid) -> np.
     Three steps, each undone by :func:`decode_batch` in reverse order: pop
     ``z`` under q(z|x), push ``x`` under p(x|z), push ``z`` under p(z). The
     model takes part only through its public contract (``encode``,
-    ``decode``, ``prior``), so any model that keeps it compresses.
+    ``decode``, ``prior``), so any model that keeps it compresses; a
+    PixelCNN decoder (chapter 11, no ``decode``) has its pixels pushed by
+    :mod:`vae.compression._autoregressive` instead.
 
     Args:
         coder: a ``constriction.stream.stack.AnsCoder``.
@@ -195,7 +188,10 @@ def encode_batch(coder, model: VAE, images: np.ndarray, grid: LatentGrid) -> np.
     """
     batch = len(images)
     bins = _pop(coder, _posterior(model, images, grid)).reshape(batch, model.latent_dim)  # 1. borrow bits
-    _push(coder, images, _likelihood(model, bins, grid))                                    # 2. x | z
+    if autoregressive.decoder_kind(model) == autoregressive.AUTOREGRESSIVE:                # 2. x | z
+        autoregressive.push_pixels(coder, model, images, grid.codes(bins))
+    else:
+        _push(coder, images, _likelihood(model, bins, grid))
     _push(coder, bins, _prior(model, batch, grid))                                          # 3. z
     return bins
 
@@ -210,6 +206,9 @@ def decode_batch(coder, model: VAE, batch: int, grid: LatentGrid) -> np.ndarray:
     Introduced in chapter 9.
     """
     bins = _pop(coder, _prior(model, batch, grid)).reshape(batch, model.latent_dim)        # 3. z
-    images = _pop(coder, _likelihood(model, bins, grid)).reshape(batch, 28, 28).astype(np.uint8)  # 2. x | z
+    if autoregressive.decoder_kind(model) == autoregressive.AUTOREGRESSIVE:                # 2. x | z
+        images = autoregressive.pop_pixels(coder, model, grid.codes(bins))
+    else:
+        images = _pop(coder, _likelihood(model, bins, grid)).reshape(batch, 28, 28).astype(np.uint8)
     _push(coder, bins, _posterior(model, images, grid))                                     # 1. return bits
     return images

@@ -12,6 +12,8 @@ The file's header (see :mod:`vae.compression.container`) holds::
     images_sha256              checksum of the original images
     names_bytes                length of the optional LZMA-packed file names
     method                     "bits-back" (files written before it existed lack it)
+    architecture, decoder      the model's kind, e.g. "conv" and "pixelcnn" (chapter 11; files
+                               written before lack them and are "factorized")
 
 Small inputs: with ``fallback=True``, when a direct code of the pixels (the
 best of raw DEFLATE, bz2, LZMA and an adaptive context model,
@@ -37,13 +39,14 @@ import dataclasses
 import hashlib
 import lzma
 import math
+from pathlib import Path
 from typing import Callable
 
 import constriction
 import numpy as np
 
 from vae import checkpoint, pretrained
-from vae.compression import container, direct
+from vae.compression import _autoregressive as autoregressive, container, direct
 from vae.compression.bitsback import PIXELS, LatentGrid, decode_batch, encode_batch
 from vae.compression.container import CompressionError
 from vae.models import VAE
@@ -128,8 +131,17 @@ class BitsBackCodec:
     @classmethod
     def pretrained(cls, name: str = "conv", **options) -> "BitsBackCodec":
         """The codec of shipped model ``name``, its weights verified. Introduced in chapter 9."""
-        model, manifest = checkpoint.load_checkpoint(pretrained.checkpoint_dir(name))
-        return cls(model, name, manifest["weights_sha256"], **options)
+        return cls.from_checkpoint(pretrained.checkpoint_dir(name), name=name, **options)
+
+    @classmethod
+    def from_checkpoint(cls, directory, name: str | None = None, **options) -> "BitsBackCodec":
+        """The codec of the VAE in checkpoint folder ``directory`` (written by ``train``), its weights verified.
+
+        ``name`` is written into files (default: the folder's name); the
+        weights' SHA-256 is what decompression checks. Introduced in chapter 11.
+        """
+        model, manifest = checkpoint.load_checkpoint(directory)
+        return cls(model, Path(directory).name if name is None else name, manifest["weights_sha256"], **options)
 
     # -- compression --------------------------------------------------------------------
     def initial_words(self, first_batch: int) -> int:
@@ -180,7 +192,8 @@ class BitsBackCodec:
                   "grid": dataclasses.asdict(self.grid), "initial_words": len(initial),
                   "initial_seed": initial_seed, "payload_words": len(words),
                   "images_sha256": _images_sha256(images), "names_bytes": len(names_blob),
-                  "method": "bits-back"}
+                  "method": "bits-back", "architecture": self.model.architecture,
+                  "decoder": autoregressive.decoder_kind(self.model)}
         blob = container.pack(header, words.tobytes() + names_blob)
         if fallback:
             small = direct.encode_direct(images, names_blob)
@@ -234,6 +247,13 @@ class BitsBackCodec:
         return Decompressed(images=images, names=names, header=header)
 
     def _check_same_model(self, header: dict) -> None:
+        kind = (header.get("architecture", self.model.architecture), header.get("decoder", "factorized"))
+        if kind != (self.model.architecture, autoregressive.decoder_kind(self.model)):
+            raise CompressionError(
+                f"this file was compressed with a {kind[0]} VAE with a {kind[1]} decoder (model "
+                f"{header['model']!r}), not with a {self.model.architecture} VAE with a "
+                f"{autoregressive.decoder_kind(self.model)} decoder like {self.name!r}; decompress it with "
+                "the model it names")
         if header["model"] != self.name or header["weights_sha256"] != self.weights_sha256:
             raise CompressionError(
                 f"this file was compressed with model {header['model']!r} (weights "
