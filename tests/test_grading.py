@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -352,8 +353,8 @@ def test_a_typical_wrong_answer_fails_with_a_line_that_names_the_mistake(exercis
 
 
 def test_a_check_swallows_what_the_answer_prints_and_warns(capsys):
-    last_line = SOLUTION_ANSWERS["ex04.2"].splitlines()[-1].strip()
-    body = "print('debugging')\nimport warnings\nwarnings.warn('hmm')\n" + last_line
+    solution_body = textwrap.dedent(SOLUTION_ANSWERS["ex04.2"].split('"""')[2])  # after the docstring
+    body = "print('debugging')\nimport warnings\nwarnings.warn('hmm')\n" + solution_body.strip("\n")
     grading.check("ex04.2", function_from(answer_with("ex04.2", body), setup_of("ex04.2")))
     captured = capsys.readouterr()
     assert captured.out == "ex04.2 kl divergence: correct\n" and captured.err == ""

@@ -124,10 +124,36 @@ def test_every_public_name_of_the_package_is_used_by_some_notebook_the_cli_or_a_
     assert unused == []
 
 
+# Every notebook whose code a reader sees: the chapters, the book's pages, the
+# graded exercises and their references (the instructors' solutions).
+FORMATTED = NOTEBOOKS + sorted(ROOT.glob("chapters/exercises/*.ipynb")) + sorted(
+    ROOT.glob("vae/grading/references/*.ipynb"))
+COLUMN = 79
+
+
 def test_notebook_code_is_formatted_to_fit_the_column():
     # ruff format at 79 columns (cell magics such as the errata's %%article are
     # left alone); the site test measures what a reader sees.
     ruff = Path(sys.executable).with_name("ruff")
-    result = subprocess.run([str(ruff), "format", "--check", "--line-length", "79", *map(str, NOTEBOOKS)],
+    result = subprocess.run([str(ruff), "format", "--check", "--line-length", str(COLUMN), *map(str, FORMATTED)],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", FORMATTED, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_no_line_of_notebook_code_is_longer_than_the_column(path):
+    """ruff format cannot split a long string or comment: this measures every line.
+
+    Exempt: the generated Colab cell (tools/colab_cells.py writes its one long
+    %pip line) and cells tagged ``verbatim`` (the errata's quotes of the
+    article's code as printed; the site's CSS wraps them).
+    """
+    long_lines = []
+    for index, cell in enumerate(code_cells(path)):
+        metadata = cell.get("metadata", {})
+        if metadata.get("colab_install") or "verbatim" in metadata.get("tags", []):
+            continue
+        for line in "".join(cell["source"]).splitlines():
+            if len(line) > COLUMN:
+                long_lines.append(f"code cell {index} ({cell.get('id')}): {len(line)} characters: {line.strip()[:40]}")
+    assert long_lines == []
