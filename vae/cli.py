@@ -902,10 +902,10 @@ def run_decompress(args) -> int:
         return _decompress_lossy(args, blob)
     header = compression.read_header(blob)
     codec = None
+    if args.checkpoint is not None and not _is_vae_checkpoint(args.checkpoint):
+        raise UsageError(f"{PROGRAM} decompress: {args.file} is a lossless file; {args.checkpoint} is not "
+                         "a VAE's checkpoint folder")
     if args.checkpoint is not None and header["model"] is not None:  # a direct file needs no model
-        if not _is_vae_checkpoint(args.checkpoint):
-            raise UsageError(f"{PROGRAM} decompress: {args.file} is a lossless file; {args.checkpoint} is not "
-                             "a VAE's checkpoint folder")
         try:
             codec = compression.BitsBackCodec.from_checkpoint(args.checkpoint, name=header["model"],
                                                               batch_size=header["batch_size"])
