@@ -64,22 +64,23 @@ def test_progress_is_reported_per_batch_and_changes_nothing(tiny_codec, test_dig
     coded, decoded = [], []
     blob = tiny_codec.compress(test_digits[:7], progress=coded.append)
     assert blob == tiny_codec.compress(test_digits[:7])
-    assert coded == [3, 3, 1]  # batch_size 3
+    sizes = [size for size, repeats in compression.read_header(blob)["batch_sizes"] for _ in range(repeats)]
+    assert coded == sizes and sum(coded) == 7
     assert np.array_equal(tiny_codec.decompress(blob, progress=decoded.append).images, test_digits[:7])
-    assert decoded == [1, 3, 3]  # a stack: the last batch comes off first
+    assert decoded == coded[::-1]  # a stack: the last batch comes off first
 
 
 def test_the_one_call_helpers_pass_progress_on(test_digits):
     coded, decoded = [], []
     blob = compression.compress(test_digits[:30], model="latent2", progress=coded.append, fallback=False)
     assert np.array_equal(compression.decompress(blob, progress=decoded.append).images, test_digits[:30])
-    assert coded == [25, 5] and decoded == [5, 25]
+    assert sum(coded) == 30 and coded[0] == 1 and decoded == coded[::-1]  # ramped batches, reversed
     # a direct file has no batches: one call with all its digits
     coded, decoded = [], []
     blob = compression.compress(test_digits[:30], model="latent2", progress=coded.append)
     assert compression.read_header(blob)["method"] != "bits-back"
     assert np.array_equal(compression.decompress(blob, progress=decoded.append).images, test_digits[:30])
-    assert coded == [25, 5] and decoded == [30]
+    assert sum(coded) == 30 and decoded == [30]  # compress tried bits back first, batch by batch
 
 
 @pytest.mark.parametrize("count", [1, 7, 60, 600])
@@ -158,8 +159,51 @@ def test_the_whole_test_set_file_is_within_2_percent_of_the_negative_elbo(conv_c
 def test_initial_bits_are_reported_and_left_on_the_stack(conv_codec, test_digits):
     blob = conv_codec.compress(test_digits[:50])
     header, rates = compression.read_header(blob), compression.bits_per_dim(blob)
-    assert rates["initial_bits"] == 32 * header["initial_words"] == 32 * conv_codec.initial_words(25)
+    assert rates["initial_bits"] == 32 * header["initial_words"] == 32 * conv_codec.initial_words(1)
     assert rates["net"] < rates["payload"] < rates["total"]
+
+
+@pytest.mark.parametrize("batch_size", [25, 100])
+def test_batches_ramp_up_from_one_digit_in_powers_of_two(test_digits, batch_size):
+    codec = BitsBackCodec.pretrained("conv", batch_size=batch_size)
+    blob = codec.compress(test_digits)
+    runs = compression.read_header(blob)["batch_sizes"]
+    sizes = [size for size, repeats in runs for _ in range(repeats)]
+    assert sum(sizes) == len(test_digits) and sizes[0] == 1 and max(sizes) == batch_size
+    ramp = sizes[:sizes.index(batch_size)]
+    assert ramp == sorted(ramp) and all(size & (size - 1) == 0 for size in ramp)  # powers of two, growing
+    # the ramp's whole point: one digit's initial bits, whatever the batch size
+    assert compression.bits_per_dim(blob)["initial_bits"] == 32 * codec.initial_words(1)
+    assert np.array_equal(codec.decompress(blob).images, test_digits)
+
+
+def _refixed(codec, images):
+    """A file as the codec wrote it before the ramp: equal batches, initial words for a whole
+    batch, no ``batch_sizes`` in the header."""
+    initial_words = type(codec).initial_words
+    fixed = BitsBackCodec(codec.model, codec.name, codec.weights_sha256, batch_size=codec.batch_size)
+    fixed._next_batch_size = lambda coder, remaining: min(fixed.batch_size, remaining)
+    fixed.initial_words = lambda first_batch: initial_words(fixed, fixed.batch_size)
+    header, body = container.unpack(fixed.compress(images))
+    del header["batch_sizes"]
+    return container.pack(header, body)  # pack sets the body's length and checksum again
+
+
+def test_files_from_before_the_ramp_still_decode(conv_codec, test_digits):
+    old = _refixed(conv_codec, test_digits[:60])
+    assert "batch_sizes" not in compression.read_header(old)
+    assert compression.bits_per_dim(old)["initial_bits"] == 32 * conv_codec.initial_words(25)
+    assert np.array_equal(conv_codec.decompress(old).images, test_digits[:60])
+
+
+@pytest.mark.parametrize("runs", [[[25, 1], [25, 1]], [[0, 30]], [[26, 1], [4, 1]], [[30]], "30",
+                                  [[1.0, 30]], [[True, 30]]])
+def test_damaged_batch_sizes_are_a_clear_error(conv_codec, test_digits, runs):
+    header, body = container.unpack(conv_codec.compress(test_digits[:30]))
+    header["batch_sizes"] = runs
+    damaged = container.pack(header, body)  # pack sets the body's length and checksum again
+    with pytest.raises(CompressionError, match="batch sizes"):
+        conv_codec.decompress(damaged)
 
 
 # -- the file format -------------------------------------------------------------------

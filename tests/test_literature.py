@@ -180,3 +180,45 @@ def test_a_ladder_checkpoint_counts_its_layers_from_its_config(tmp_path):
     assert row["stochastic_layers"] == 2
     (conv,) = literature.shipped_rows(names=["conv"])
     assert conv["stochastic_layers"] == 1
+
+
+def _subset_manifest(n=2000, with_full_k100=True):
+    """A manifest as evaluate --subset --record and evaluate --k 100 --record leave it."""
+    evaluations = {
+        "k=5000,subset_n=%d,subset_seed=0,seed=0" % n: {
+            "k": 5000, "n_images": n, "nll": 80.9, "nll_stderr": 0.4,
+            "subset": {"n": n, "seed": 0, "population": 10000},
+            "sampling": {"seed": 0, "chunk_size": 500},
+            "shortcut": {"k": 100, "nll": 81.1, "nll_stderr": 0.4,
+                         "excess_over_k": 0.2,
+                         "excess_over_k_stderr": 0.03},
+        }
+    }
+    if with_full_k100:
+        evaluations["k=100,n=10000,seed=0"] = {
+            "k": 100, "n_images": 10000, "nll": 81.25, "nll_stderr": 0.2}
+    return {"model": {"architecture": "conv"}, "data": {},
+            "evaluations": evaluations}
+
+
+def test_a_subset_measured_model_gets_the_estimate_and_says_so(tmp_path):
+    (tmp_path / "slow").mkdir()
+    (tmp_path / "slow" / "manifest.json").write_text(
+        json.dumps(_subset_manifest()))
+    (row,) = literature.shipped_rows(tmp_path, names=["slow"])
+    assert row["nll"] == pytest.approx(81.25 - 0.2)
+    assert row["nll_stderr"] == pytest.approx((0.2**2 + 0.03**2) ** 0.5)
+    assert row["k"] == 5000
+    assert row["note"].startswith("estimate: k = 100 on all 10,000")
+    assert "random 2,000" in row["note"] and "0.20 nats" in row["note"]
+
+
+@pytest.mark.parametrize("manifest", [
+    _subset_manifest(n=1999), _subset_manifest(with_full_k100=False)],
+    ids=["subset too small", "no k=100 on all digits"])
+def test_a_subset_figure_alone_or_too_small_makes_no_row(tmp_path, manifest):
+    (tmp_path / "slow").mkdir()
+    (tmp_path / "slow" / "manifest.json").write_text(json.dumps(manifest))
+    assert literature.shipped_rows(tmp_path) == []
+    with pytest.raises(ValueError, match="nor on a subset of 2000"):
+        literature.shipped_rows(tmp_path, names=["slow"])

@@ -11,6 +11,7 @@ Exit status 1 if any notebook failed a check.
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -57,10 +58,18 @@ def execute(path: Path) -> tuple[float, list[str]]:
     return seconds, problems_of(notebook)
 
 
-def main(paths: list[str]) -> int:
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        description="Execute notebooks in place, top to bottom, in a fresh kernel each, and check "
+                    "their outputs (stderr, warnings, errors, machine paths, unexecuted cells).")
+    parser.add_argument("notebooks", nargs="+", type=Path, help="the .ipynb files to execute, in this order")
+    paths = parser.parse_args(argv).notebooks
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        parser.error(f"no such notebook: {', '.join(missing)}")
     failed = False
     for name in paths:
-        seconds, problems = execute(Path(name))
+        seconds, problems = execute(name)
         print(f"{seconds:7.1f} s  {name}")
         for problem in problems:
             print(f"           {problem}")

@@ -262,8 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a lossy codec's checkpoint folder written by 'train-codec' or 'train-vqvae', or a "
                              "VAE's written by 'train' (lossless, e.g. a PixelVAE; chapter 11)")
     compress.add_argument("--batch-size", type=_positive_int, default=25,
-                          help="lossless: images coded together (default 25); more is faster but costs more "
-                               "initial bits")
+                          help="lossless: the most images coded together (default 25); more is faster, and "
+                               "the first batches ramp up from one image so the initial bits stay one image's")
     _add_force(compress, "overwrite OUTPUT if it exists")
 
     decompress = commands.add_parser(

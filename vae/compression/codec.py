@@ -5,7 +5,8 @@ bytes of a file; ``.decompress(blob)`` gives back exactly the same images.
 The file's header (see :mod:`vae.compression.container`) holds::
 
     model, weights_sha256      which checkpoint the file needs
-    count, batch_size          how many images, coded how many at a time
+    count, batch_size          how many images, and at most how many coded at a time
+    batch_sizes                the batches in coding order, run-length coded (see below)
     latent_dim, grid           the code size and its discretization
     initial_words, initial_seed  the random start of the stack (see below)
     payload_words              length of the ANS stack
@@ -28,9 +29,15 @@ handful of digits never costs hundreds of bytes of initial bits.
 
 Bits back needs bits on the stack before the first code can be popped. The
 codec starts the stack with ``initial_words`` pseudo-random 32-bit words (from
-``initial_seed``), enough for the first batch; they stay in the file, so they
-are a fixed cost that does not grow with the number of images, and decoding
-checks that exactly these words are left at the end.
+``initial_seed``), enough for one image; they stay in the file, so they are a
+fixed cost that does not grow with the number of images, and decoding checks
+that exactly these words are left at the end. Because the first batch borrows
+all its bits from them, the batches **ramp up**: the first holds one image,
+and each next batch the largest power of two (at most ``batch_size``) whose
+codes the stack already holds enough bits to pop (``initial_bits_per_code``
+per code number, as for the first). The sizes chosen are recorded in the
+header as ``batch_sizes``, ``[[size, repeats], ...]``; files written before
+the ramp lack the field and were coded in equal batches of ``batch_size``.
 """
 
 from __future__ import annotations
@@ -114,8 +121,9 @@ class BitsBackCodec:
         name: the model's name, written into the file.
         weights_sha256: SHA-256 of the model's weights file, written into the
             file and checked when decompressing.
-        batch_size: images coded together; larger batches run faster but
-            need more initial bits (``batch_size * latent_dim * grid.initial_bits_per_code``).
+        batch_size: the most images coded together; larger batches run
+            faster. The first batches are smaller (see the module docstring),
+            so the initial bits are one image's whatever the batch size.
         grid: the latent discretization.
 
     Introduced in chapter 9.
@@ -176,19 +184,21 @@ class BitsBackCodec:
             names = [str(n) for n in names]
             if len(names) != len(images) or any("\n" in n for n in names):
                 raise ValueError(f"names must be {len(images)} strings without newlines")
-        sizes = _batch_sizes(len(images), self.batch_size)
-        initial = _initial_words(self.initial_words(sizes[0]), initial_seed)
+        initial = _initial_words(self.initial_words(1), initial_seed)
         coder = constriction.stream.stack.AnsCoder(initial, seal=True)
-        start = 0
-        for size in sizes:
+        sizes, start = [], 0
+        while start < len(images):
+            size = self._next_batch_size(coder, len(images) - start)
             encode_batch(coder, self.model, images[start:start + size], self.grid)
+            sizes.append(size)
             start += size
             if progress is not None:
                 progress(size)
         words = coder.get_compressed().astype("<u4")
         names_blob = lzma.compress("\n".join(names).encode()) if names is not None else b""
         header = {"model": self.name, "weights_sha256": self.weights_sha256, "count": len(images),
-                  "batch_size": self.batch_size, "latent_dim": self.model.latent_dim,
+                  "batch_size": self.batch_size, "batch_sizes": _run_lengths(sizes),
+                  "latent_dim": self.model.latent_dim,
                   "grid": dataclasses.asdict(self.grid), "initial_words": len(initial),
                   "initial_seed": initial_seed, "payload_words": len(words),
                   "images_sha256": _images_sha256(images), "names_bytes": len(names_blob),
@@ -200,6 +210,17 @@ class BitsBackCodec:
             if len(small) < len(blob):
                 return small
         return blob
+
+    def _next_batch_size(self, coder, remaining: int) -> int:
+        """The ramp: the largest power of two, at most ``batch_size`` and ``remaining``, that the stack can fund.
+
+        A batch of ``b`` images pops ``b * latent_dim`` code numbers, each
+        reserved ``grid.initial_bits_per_code`` bits, as the first batch's
+        are by the initial words.
+        """
+        per_image = self.model.latent_dim * self.grid.initial_bits_per_code
+        affordable = 1 << max(0, (coder.num_valid_bits() // per_image).bit_length() - 1)
+        return min(self.batch_size, remaining, affordable)
 
     # -- decompression ------------------------------------------------------------------
     def decompress(self, blob: bytes, progress: Callable[[int], object] | None = None) -> Decompressed:
@@ -224,7 +245,7 @@ class BitsBackCodec:
         payload_bytes = 4 * header["payload_words"]
         words = np.frombuffer(body[:payload_bytes], dtype="<u4").astype(np.uint32)
         coder = constriction.stream.stack.AnsCoder(words)
-        sizes = _batch_sizes(header["count"], header["batch_size"])
+        sizes = _recorded_batch_sizes(header)
         expected = _initial_words(header["initial_words"], header["initial_seed"])
         try:
             batches = []
@@ -276,9 +297,37 @@ def _decompress_direct(blob: bytes, progress: Callable[[int], object] | None = N
     return Decompressed(images=images, names=names, header={**header, "model": None})
 
 
-def _batch_sizes(count: int, batch_size: int) -> list[int]:
-    full, rest = divmod(count, batch_size)
-    return [batch_size] * full + ([rest] if rest else [])
+def _run_lengths(sizes: list[int]) -> list[list[int]]:
+    """``[1, 1, 2, 4, 4]`` -> ``[[1, 2], [2, 1], [4, 2]]``: each size with its number of repeats."""
+    runs: list[list[int]] = []
+    for size in sizes:
+        if runs and runs[-1][0] == size:
+            runs[-1][1] += 1
+        else:
+            runs.append([size, 1])
+    return runs
+
+
+def _recorded_batch_sizes(header: dict) -> list[int]:
+    """The batch sizes in coding order, from the header's ``batch_sizes`` runs (or, in files
+    written before the ramp, equal batches of ``batch_size``).
+
+    Raises:
+        CompressionError: the runs are not positive whole numbers, a batch is
+            larger than ``batch_size``, or they do not add up to ``count``.
+    """
+    count, batch_size = header["count"], header["batch_size"]
+    if "batch_sizes" not in header:
+        full, rest = divmod(count, batch_size)
+        return [batch_size] * full + ([rest] if rest else [])
+    runs = header["batch_sizes"]
+    whole = lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 1  # noqa: E731
+    if not isinstance(runs, list) or not all(
+            isinstance(run, list) and len(run) == 2 and whole(run[0]) and whole(run[1]) for run in runs) \
+            or any(size > batch_size for size, _ in runs) or sum(size * repeats for size, repeats in runs) != count:
+        raise CompressionError(f"damaged file: the header's batch sizes do not make {count} images "
+                               f"in batches of at most {batch_size}")
+    return [size for size, repeats in runs for _ in range(repeats)]
 
 
 def _initial_words(count: int, seed: int) -> np.ndarray:
