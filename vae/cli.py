@@ -251,7 +251,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "for up to a few hundred digits; the header records which). With a learned lossy codec (a shipped one by --model, e.g. "
                     "hyperprior-q2, or --checkpoint DIR from 'train-codec'; chapter 10) they are grey (an .npz "
                     "of floats in [0, 1] or uint8 levels, or a folder of grey PNGs) and come back approximately.")
-    compress.add_argument("input", type=Path, metavar="INPUT", help="an .npz of images or a folder of PNGs")
+    compress.add_argument("input", type=Path, metavar="INPUT", nargs="?",
+                          help="an .npz of images or a folder of PNGs")
+    compress.add_argument("--test-set", action="store_true",
+                          help="lossless: compress the 10,000 binarized test digits instead of INPUT (bits back "
+                               "only, no fallback)")
+    compress.add_argument("--record", action="store_true",
+                          help="with --test-set: also decompress the file, check the digits bit for bit, and "
+                               "store size, rates and times in the checkpoint's manifest under 'compression' "
+                               "(chapters 9 and 11 print them)")
     compress.add_argument("-o", "--output", type=Path, required=True, help="the compressed file to write")
     chosen = compress.add_mutually_exclusive_group()
     chosen.add_argument("--model", default="conv",
@@ -264,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("--batch-size", type=_positive_int, default=25,
                           help="lossless: the most images coded together (default 25); more is faster, and "
                                "the first batches ramp up from one image so the initial bits stay one image's")
-    _add_force(compress, "overwrite OUTPUT if it exists")
+    _add_force(compress, "overwrite OUTPUT if it exists; with --record, replace a record of the same batch size")
 
     decompress = commands.add_parser(
         "decompress", help="restore the digits from a file made by 'compress'",
@@ -797,16 +805,21 @@ def _setting(lmbda) -> str:
 
 
 def run_compress(args) -> int:
+    if (args.input is None) == (not args.test_set):
+        raise UsageError(f"{PROGRAM} compress: give either INPUT or --test-set")
+    if args.record and not args.test_set:
+        raise UsageError(f"{PROGRAM} compress: --record needs --test-set (records are about the test set)")
     _refuse_to_overwrite(args, args.output)
     if not args.output.parent.is_dir():
         raise UsageError(f"{PROGRAM} compress: the folder {args.output.parent} does not exist")
     if _is_lossy_model(args):
+        if args.test_set:
+            raise UsageError(f"{PROGRAM} compress: --test-set is for the lossless VAEs, not a lossy codec")
         return _compress_lossy(args)
     compression = _compression()
     from vae.checkpoint import atomic_path
     from vae.compression.files import read_images
 
-    images, names = read_images(args.input)
     try:
         if args.checkpoint is not None:
             codec = compression.BitsBackCodec.from_checkpoint(args.checkpoint, batch_size=args.batch_size)
@@ -814,6 +827,9 @@ def run_compress(args) -> int:
             codec = compression.BitsBackCodec.pretrained(args.model, batch_size=args.batch_size)
     except ValueError as error:
         raise UsageError(f"{PROGRAM} compress: {error}") from None
+    if args.test_set:
+        return _compress_test_set(args, codec)
+    images, names = read_images(args.input)
     with _progress_bar(len(images), "compressing", "digit") as bar:
         # the smaller of bits back and the direct code (small inputs); the header records which
         blob = codec.compress(images, names=names, progress=bar.update, fallback=True)
@@ -829,6 +845,32 @@ def run_compress(args) -> int:
         print(f"compressed {len(images)} digits into {args.output} with the direct code ({method}; smaller than "
               f"bits back for so few digits, no model needed to decompress): {len(blob)} bytes, "
               f"{rates['total']:.4f} bits/pixel ({rates['header_bytes']}-byte header)")
+    return 0
+
+
+def _compress_test_set(args, codec) -> int:
+    """compress --test-set [--record]: bits back on the 10,000 binarized test digits, round trip checked."""
+    from vae import pretrained
+    from vae.checkpoint import atomic_path
+    from vae.compression import record
+
+    folder = args.checkpoint if args.checkpoint is not None else pretrained.checkpoint_dir(args.model)
+    key = record.compression_key(codec.batch_size)
+    if args.record and key in record.recorded_compression(folder) and not args.force:
+        raise UsageError(f"{PROGRAM} compress: {folder} already records {key}; add --force to replace it")
+    with _progress_bar(2 * 10_000, "compressing, then decompressing", "digit") as bar:
+        blob, figures = record.measure_test_set(codec, progress=bar.update)
+    with atomic_path(args.output) as temporary:
+        temporary.write_bytes(blob)
+    print(f"compressed the {figures['count']} binarized test digits into {args.output} with bits back "
+          f"(model {codec.name}, batches of up to {codec.batch_size}): {figures['bytes']} bytes, "
+          f"{figures['bits_per_dim']:.4f} bits/pixel ({figures['net_bits_per_dim']:.4f} without the "
+          f"{figures['initial_bits']} initial bits and the {figures['header_bytes']}-byte header); "
+          f"decompressed exactly: compress {figures['compress_seconds']} s, decompress "
+          f"{figures['decompress_seconds']} s")
+    if args.record:
+        stored = record.record_compression(folder, figures, replace=args.force)
+        print(f"recorded in {Path(folder) / 'manifest.json'} under compression[{stored!r}]")
     return 0
 
 
