@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import constriction
+import keras
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -32,6 +33,7 @@ def small_pixelvae(seed=0):
     (about 1.5 bits per pixel), while the logits stay within +-4, so that no
     probability is below the 2**-24 that constriction can represent.
     """
+    keras.utils.set_random_seed(seed)  # the initial weights come from Keras' global generator
     model = PixelCNNVAE(latent_dim=3, pixelcnn_layers=3, pixelcnn_channels=8, filters=(4, 8), hidden=16, seed=seed)
     rng = np.random.default_rng(seed)
     for weight in model.decoder.weights:

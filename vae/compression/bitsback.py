@@ -163,6 +163,19 @@ def _pop(coder, distribution: tuple) -> np.ndarray:
     return np.asarray(coder.decode(family, *parameters), np.int32) - offset
 
 
+def borrowed_bits_per_image(model, grid: LatentGrid) -> int:
+    """The bits reserved for what one image pops before anything of it is pushed.
+
+    The codec starts the stack with this many bits (rounded up to whole
+    words) and lets each batch grow only as far as the stack holds this
+    much per image (the ramp of :mod:`vae.compression.codec`):
+    ``grid.initial_bits_per_code`` per code number popped under q(z|x).
+
+    Introduced in chapter 9.
+    """
+    return model.latent_dim * grid.initial_bits_per_code
+
+
 # -- one batch: encode, and its mirror ------------------------------------------------------
 def encode_batch(coder, model: VAE, images: np.ndarray, grid: LatentGrid) -> np.ndarray:
     """Push one batch of binary images onto ``coder`` with bits back.

@@ -54,7 +54,7 @@ import numpy as np
 
 from vae import checkpoint, pretrained
 from vae.compression import _autoregressive as autoregressive, container, direct
-from vae.compression.bitsback import PIXELS, LatentGrid, decode_batch, encode_batch
+from vae.compression.bitsback import PIXELS, LatentGrid, borrowed_bits_per_image, decode_batch, encode_batch
 from vae.compression.container import CompressionError
 from vae.models import VAE
 
@@ -153,12 +153,13 @@ class BitsBackCodec:
 
     # -- compression --------------------------------------------------------------------
     def initial_words(self, first_batch: int) -> int:
-        """Words put on the stack before the first batch: ``grid.initial_bits_per_code`` per code number.
+        """Words for a first batch of ``first_batch`` images: :func:`~vae.compression.bitsback.borrowed_bits_per_image` each.
 
-        Popping more than is there still decodes correctly; it only draws
-        worse codes for the first batch.
+        The codec's first batch is one image (the ramp); chapter 9 compares
+        with larger first batches. Popping more than is there still decodes
+        correctly; it only draws worse codes for the first batch.
         """
-        return math.ceil(first_batch * self.model.latent_dim * self.grid.initial_bits_per_code / 32)
+        return math.ceil(first_batch * borrowed_bits_per_image(self.model, self.grid) / 32)
 
     def compress(self, images, names: list[str] | None = None, initial_seed: int = 0,
                  progress: Callable[[int], object] | None = None, fallback: bool = False) -> bytes:
@@ -214,11 +215,11 @@ class BitsBackCodec:
     def _next_batch_size(self, coder, remaining: int) -> int:
         """The ramp: the largest power of two, at most ``batch_size`` and ``remaining``, that the stack can fund.
 
-        A batch of ``b`` images pops ``b * latent_dim`` code numbers, each
-        reserved ``grid.initial_bits_per_code`` bits, as the first batch's
-        are by the initial words.
+        A batch of ``b`` images is reserved ``b`` times
+        :func:`vae.compression.bitsback.borrowed_bits_per_image`, as the
+        first batch is by the initial words.
         """
-        per_image = self.model.latent_dim * self.grid.initial_bits_per_code
+        per_image = borrowed_bits_per_image(self.model, self.grid)
         affordable = 1 << max(0, (coder.num_valid_bits() // per_image).bit_length() - 1)
         return min(self.batch_size, remaining, affordable)
 
