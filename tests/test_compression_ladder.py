@@ -169,6 +169,11 @@ def test_borrowed_bits_per_layer_measures_each_pop(model, digits):
     assert np.array_equal(again, hierarchical.borrowed_bits_per_layer(model, digits[:5], grid, initial_seed=3))
 
 
+def test_borrowed_bits_per_layer_refuses_a_one_layer_model(conv_model, digits):
+    with pytest.raises(ValueError, match="Ladder"):
+        hierarchical.borrowed_bits_per_layer(conv_model, digits[:2], LatentGrid())
+
+
 @pytest.fixture(scope="module")
 def conv_model():
     keras.utils.set_random_seed(0)

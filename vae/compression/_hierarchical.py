@@ -260,10 +260,16 @@ def borrowed_bits_per_layer(model, images, grid, initial_seed: int = 0) -> np.nd
         of the information popped; a column's sum is within a bit of the
         layer's total.
 
+    Raises:
+        ValueError: ``model`` is not a Ladder VAE.
+
     Introduced in chapter 11.
     """
     from vae.compression.codec import binary_images  # the codec imports this module
 
+    if not is_hierarchical(model):
+        raise ValueError(f"borrowed_bits_per_layer measures a Ladder VAE's layers, got a "
+                         f"{getattr(model, 'architecture', type(model).__name__)} model")
     images = binary_images(images)
     sizes = layer_sizes(model)
     words = int(np.ceil(2 * len(images) * sum(sizes) * grid.initial_bits_per_code / 32)) + 2
