@@ -46,6 +46,7 @@ import numpy as np
 
 from vae.checks import PIXELS  # noqa: F401  (the codec counts bits per pixel with it)
 from vae.compression import _autoregressive as autoregressive
+from vae.compression import _hierarchical as hierarchical
 from vae.models import VAE
 
 
@@ -169,11 +170,13 @@ def borrowed_bits_per_image(model, grid: LatentGrid) -> int:
     The codec starts the stack with this many bits (rounded up to whole
     words) and lets each batch grow only as far as the stack holds this
     much per image (the ramp of :mod:`vae.compression.codec`):
-    ``grid.initial_bits_per_code`` per code number popped under q(z|x).
+    ``grid.initial_bits_per_code`` per code number popped under q(z|x), of
+    every layer of a Ladder VAE (whose pops all come before its first push,
+    see :mod:`vae.compression._hierarchical`).
 
     Introduced in chapter 9.
     """
-    return model.latent_dim * grid.initial_bits_per_code
+    return sum(hierarchical.layer_sizes(model)) * grid.initial_bits_per_code
 
 
 # -- one batch: encode, and its mirror ------------------------------------------------------
@@ -185,7 +188,8 @@ def encode_batch(coder, model: VAE, images: np.ndarray, grid: LatentGrid) -> np.
     model takes part only through its public contract (``encode``,
     ``decode``, ``prior``), so any model that keeps it compresses; a
     PixelCNN decoder (chapter 11, no ``decode``) has its pixels pushed by
-    :mod:`vae.compression._autoregressive` instead.
+    :mod:`vae.compression._autoregressive` instead, and a Ladder VAE's
+    layers are all coded by :mod:`vae.compression._hierarchical`.
 
     Args:
         coder: a ``constriction.stream.stack.AnsCoder``.
@@ -195,10 +199,13 @@ def encode_batch(coder, model: VAE, images: np.ndarray, grid: LatentGrid) -> np.
 
     Returns:
         the code bins popped under q(z|x) and pushed under the prior, int32
-        ``(batch, latent_dim)`` (code values are ``bins * grid.bin_width``).
+        ``(batch, latent_dim)`` (code values are ``bins * grid.bin_width``);
+        for a Ladder VAE every layer's, ``(batch, sum(latent_dims))``.
 
     Introduced in chapter 9.
     """
+    if hierarchical.is_hierarchical(model):  # a Ladder VAE: every layer (chapter 11)
+        return hierarchical.encode_batch(coder, model, images, grid)
     batch = len(images)
     bins = _pop(coder, _posterior(model, images, grid)).reshape(batch, model.latent_dim)  # 1. borrow bits
     if autoregressive.decoder_kind(model) == autoregressive.AUTOREGRESSIVE:                # 2. x | z
@@ -218,6 +225,8 @@ def decode_batch(coder, model: VAE, batch: int, grid: LatentGrid) -> np.ndarray:
 
     Introduced in chapter 9.
     """
+    if hierarchical.is_hierarchical(model):  # a Ladder VAE: every layer (chapter 11)
+        return hierarchical.decode_batch(coder, model, batch, grid)
     bins = _pop(coder, _prior(model, batch, grid)).reshape(batch, model.latent_dim)        # 3. z
     if autoregressive.decoder_kind(model) == autoregressive.AUTOREGRESSIVE:                # 2. x | z
         images = autoregressive.pop_pixels(coder, model, grid.codes(bins))

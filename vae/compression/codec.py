@@ -7,7 +7,7 @@ The file's header (see :mod:`vae.compression.container`) holds::
     model, weights_sha256      which checkpoint the file needs
     count, batch_size          how many images, and at most how many coded at a time
     batch_sizes                the batches in coding order, run-length coded (see below)
-    latent_dim, grid           the code size and its discretization
+    latent_dim, grid           the code size (a Ladder VAE's: its layers' sizes, a list) and its discretization
     initial_words, initial_seed  the random start of the stack (see below)
     payload_words              length of the ANS stack
     images_sha256              checksum of the original images
@@ -53,7 +53,7 @@ import constriction
 import numpy as np
 
 from vae import checkpoint, pretrained
-from vae.compression import _autoregressive as autoregressive, container, direct
+from vae.compression import _autoregressive as autoregressive, _hierarchical as hierarchical, container, direct
 from vae.compression.bitsback import PIXELS, LatentGrid, borrowed_bits_per_image, decode_batch, encode_batch
 from vae.compression.container import CompressionError
 from vae.models import VAE
@@ -199,7 +199,7 @@ class BitsBackCodec:
         names_blob = lzma.compress("\n".join(names).encode()) if names is not None else b""
         header = {"model": self.name, "weights_sha256": self.weights_sha256, "count": len(images),
                   "batch_size": self.batch_size, "batch_sizes": _run_lengths(sizes),
-                  "latent_dim": self.model.latent_dim,
+                  "latent_dim": hierarchical.header_latent_dim(self.model),
                   "grid": dataclasses.asdict(self.grid), "initial_words": len(initial),
                   "initial_seed": initial_seed, "payload_words": len(words),
                   "images_sha256": _images_sha256(images), "names_bytes": len(names_blob),
@@ -281,9 +281,9 @@ class BitsBackCodec:
                 f"this file was compressed with model {header['model']!r} (weights "
                 f"{header['weights_sha256'][:12]}...), not with {self.name!r} (weights "
                 f"{self.weights_sha256[:12]}...); decompress it with that checkpoint")
-        if header["latent_dim"] != self.model.latent_dim:
+        if header["latent_dim"] != hierarchical.header_latent_dim(self.model):
             raise CompressionError(f"the file's codes have {header['latent_dim']} numbers, "
-                                   f"the model's {self.model.latent_dim}")
+                                   f"the model's {hierarchical.header_latent_dim(self.model)}")
 
 
 def _decompress_direct(blob: bytes, progress: Callable[[int], object] | None = None) -> Decompressed:
