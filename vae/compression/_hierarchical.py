@@ -31,10 +31,10 @@ float64 numpy arrays converted from the networks' float32 outputs. The
 networks are called with the same inputs and the same shapes on both sides
 (the encoder on the batch of images, each top-down network on the batch of
 grid values above), which is what makes the receiver's probabilities equal
-the sender's to the last bit. As for the PixelVAE
-(:mod:`vae.compression._autoregressive`), every network sees the batch
+the sender's to the last bit. As everywhere in the codec
+(:mod:`vae.compression._padding`), every network sees the batch
 padded with blank images (zero codes) to a multiple of
-:data:`~vae.compression._autoregressive.BATCH_MULTIPLE`. Measured with
+:data:`~vae.compression._padding.BATCH_MULTIPLE`. Measured with
 small untrained ladders of two and three layers on a machine with two
 cores: unpadded, every one of 20 files (1 to 200 digits, batches of at
 most 4 or 25) compressed with the default threads failed to decode in a
@@ -80,6 +80,7 @@ import constriction
 import numpy as np
 
 from vae.compression import _autoregressive as autoregressive
+from vae.compression._padding import padded
 
 LADDER = "ladder"
 """The architecture (``model.architecture``, the header's ``architecture``) coded by this module."""
@@ -135,13 +136,13 @@ def _pop(coder, grid, parameters: tuple) -> np.ndarray:
 
 def _bottom_up(model, images: np.ndarray) -> list:
     """The encoder's outputs for uint8 images ``(batch, 28, 28)``, float32 tensors of the *padded* batch
-    (blank images appended up to a multiple of :data:`~vae.compression._autoregressive.BATCH_MULTIPLE`)."""
-    return model._bottom_up(autoregressive._padded(images[..., None].astype(np.float32)))
+    (blank images appended up to a multiple of :data:`~vae.compression._padding.BATCH_MULTIPLE`)."""
+    return model._bottom_up(padded(images[..., None].astype(np.float32)))
 
 
 def _codes_above(grid, bins: np.ndarray) -> np.ndarray:
     """Grid values of a layer's bins ``(batch, d)``, padded with zero codes like :func:`_bottom_up`'s batch."""
-    return autoregressive._padded(grid.codes(bins))
+    return padded(grid.codes(bins))
 
 
 def _rows(batch: int, *tensors) -> list[np.ndarray]:

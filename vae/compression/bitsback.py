@@ -47,6 +47,7 @@ import numpy as np
 from vae.checks import PIXELS  # noqa: F401  (the codec counts bits per pixel with it)
 from vae.compression import _autoregressive as autoregressive
 from vae.compression import _hierarchical as hierarchical
+from vae.compression._padding import padded
 from vae.models import VAE
 
 
@@ -124,9 +125,10 @@ def _posterior(model, images: np.ndarray, grid: LatentGrid) -> tuple:
     Args:
         images: binary images, uint8 ``(batch, 28, 28)``.
     """
-    mean, log_var = model.encode(images[..., None].astype(np.float32))
-    mean = np.asarray(mean, dtype=np.float64).ravel()
-    std = np.exp(0.5 * np.asarray(log_var, dtype=np.float64).ravel())
+    batch = len(images)
+    mean, log_var = model.encode(padded(images[..., None].astype(np.float32)))  # see vae.compression._padding
+    mean = np.asarray(mean, dtype=np.float64)[:batch].ravel()
+    std = np.exp(0.5 * np.asarray(log_var, dtype=np.float64)[:batch].ravel())
     return grid.gaussian(), (mean / grid.bin_width, np.maximum(std / grid.bin_width, 1e-6)), 0
 
 
@@ -136,7 +138,8 @@ def _likelihood(model, bins: np.ndarray, grid: LatentGrid) -> tuple:
     Args:
         bins: code bins, int32 ``(batch, latent_dim)``.
     """
-    return autoregressive.pixel_distribution(np.asarray(model.decode(grid.codes(bins))))
+    logits = np.asarray(model.decode(padded(grid.codes(bins))))[:len(bins)]  # see vae.compression._padding
+    return autoregressive.pixel_distribution(logits)
 
 
 def _prior(model, batch: int, grid: LatentGrid) -> tuple:
