@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from vae.checks import IMAGE_SHAPE, check_positive_int
@@ -141,8 +142,8 @@ class VampPrior(Prior, keras.layers.Layer):
 
         Introduced in chapter 11.
         """
-        mean, log_var = self.components()
-        return ("mixture", mean.numpy().astype("float64"), tf.exp(0.5 * log_var).numpy().astype("float64"))
+        mean, log_var = (np.asarray(t, dtype=np.float64) for t in self.components())
+        return ("mixture", mean, np.exp(0.5 * log_var))
 
     def __repr__(self) -> str:
         return f"VampPrior(latent_dim={self.latent_dim}, pseudo_inputs={self.pseudo_input_count})"

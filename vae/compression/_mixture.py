@@ -72,6 +72,8 @@ def component_bits(model, grid) -> int:
     Args:
         model: a VAE whose ``prior.quantized`` describes p(z) (see :class:`vae.priors.Prior`).
         grid: a :class:`vae.compression.LatentGrid`.
+
+    Introduced in chapter 11.
     """
     kind, *parameters = model.prior.quantized(grid, 1)
     return math.ceil(math.log2(len(parameters[0]))) if kind == MIXTURE else 0
@@ -99,6 +101,8 @@ def log_masses(bins: np.ndarray, means: np.ndarray, stds: np.ndarray, grid) -> n
         bins: code bins, int ``(batch, latent_dim)``.
         means, stds: the components in units of bins, float64 ``(K, latent_dim)``.
         grid: the :class:`vae.compression.LatentGrid` of the bins.
+
+    Introduced in chapter 11.
     """
     b = np.asarray(bins, dtype=np.float64)[:, None, :]                      # (batch, 1, latent_dim)
     lower = np.where(b == -grid.max_bin, -np.inf, (b - 0.5 - means) / stds)  # (batch, K, latent_dim)
@@ -131,6 +135,8 @@ def push_codes(coder, bins: np.ndarray, description: tuple, grid) -> None:
         bins: code bins, int32 ``(batch, latent_dim)``.
         description: ``("mixture", means, stds)`` from ``model.prior.quantized``.
         grid: the :class:`vae.compression.LatentGrid`.
+
+    Introduced in chapter 11.
     """
     means, stds = _components(description, grid)
     count = len(means)
@@ -151,6 +157,8 @@ def pop_codes(coder, batch: int, description: tuple, grid) -> np.ndarray:
 
     Returns:
         the code bins, int32 ``(batch, latent_dim)``.
+
+    Introduced in chapter 11.
     """
     means, stds = _components(description, grid)
     count, latent_dim = means.shape
