@@ -33,16 +33,24 @@ NumPy arithmetic on the bins, which is deterministic.
 
 Overheads, all small: ``constriction`` stores the responsibilities as
 integers out of 2**24 with every component given at least one unit
-(``Categorical(perfect=False)``), so the bits given back are those of the
-rounded responsibilities (a fraction of a bit per image at most, and a
-component of negligible responsibility is popped with probability about
-``K / 2**24``); the masses ``P_k(b)`` here are computed in float64 with the
-same leaky floor as constriction's, not read from its integer tables, which
-costs the (tiny) divergence between the two; and each image borrows
-``ceil(log2 K)`` more bits before it pushes (:func:`component_bits`, part
-of :func:`vae.compression.bitsback.borrowed_bits_per_image`), which only
-the first image takes from the initial words. With ``K = 1`` there is no
-component to code and this reduces to the Gaussian prior.
+(``Categorical(perfect=False)``, so no component is ever impossible), and
+the bits given back are those of the rounded responsibilities (a component
+of negligible responsibility is popped with probability about
+``K / 2**24``, and then costs up to 24 bits more); the masses ``P_k(b)``
+here are computed in float64 with the same leaky floor as constriction's,
+not read from its integer tables: they agree to about 0.002 bit per code
+number except in the far tails, where constriction rounds to whole units;
+and each image borrows ``ceil(log2 K)`` more bits before it pushes
+(:func:`component_bits`, part of
+:func:`vae.compression.bitsback.borrowed_bits_per_image`), which only the
+first image takes from the initial words. On a small test model the stack
+grows by the information content ``-log2 p(x|z) - log2 P(b) + log2 Q(b|x)``
+to within half a bit per batch of 16 (tests/test_compression_vampprior.py).
+The price is time: ``K * latent_dim`` bin masses per image on each side;
+for K = 500 and 16 code numbers (an untrained conv VAE, 400 digits in
+batches of 100, two CPU cores) about 2.4 ms more per image each way, three
+to five times the standard prior's codec. With
+``K = 1`` there is no component to code and this reduces to one Gaussian.
 
 Introduced in chapter 11.
 """
