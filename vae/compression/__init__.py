@@ -6,8 +6,8 @@ Chapter 9 explains the method; the modules are small:
 - :mod:`vae.compression._autoregressive`: the pixels of a PixelCNN decoder
   (chapter 11), pushed at once and popped one by one;
 - :mod:`vae.compression._hierarchical`: every layer of a Ladder VAE (chapter 11);
-- :mod:`vae.compression._padding`: the batches the networks see, padded so that any thread count
-  computes the same bits;
+- :mod:`vae.compression._mixture`: the codes under a VampPrior (chapter 11),
+  pushed under one mixture component with bits back on which;
 - :mod:`vae.compression.container`: the file format and its checks;
 - :mod:`vae.compression.codec`: the codec and the one-call helpers;
 - :mod:`vae.compression.direct`: the model-free direct code that small files fall back to;

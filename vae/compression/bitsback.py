@@ -12,7 +12,9 @@ Barber 2019):
    p(x|z) = prod_i p(x_i | x_<i, z) the receiver can only evaluate pixel
    by pixel, see :mod:`vae.compression._autoregressive`;
 3. **push** ``z`` under the prior p(z) (``model.prior.quantized``, see
-   :class:`vae.priors.Prior`): -log2 p(z) bits.
+   :class:`vae.priors.Prior`): -log2 p(z) bits; for a mixture prior such
+   as the VampPrior of chapter 11, pushed under one component with bits
+   back on which, see :mod:`vae.compression._mixture`.
 
 The stack grows by -log2 p(x|z) - log2 p(z) + log2 q(z|x) bits per image,
 whose average is the negative ELBO. Decoding runs the three steps backwards
@@ -47,7 +49,8 @@ import numpy as np
 from vae.checks import PIXELS  # noqa: F401  (the codec counts bits per pixel with it)
 from vae.compression import _autoregressive as autoregressive
 from vae.compression import _hierarchical as hierarchical
-from vae.compression._padding import padded
+from vae.compression import _mixture as mixture
+from vae.padding import padded
 from vae.models import VAE
 
 
@@ -126,7 +129,7 @@ def _posterior(model, images: np.ndarray, grid: LatentGrid) -> tuple:
         images: binary images, uint8 ``(batch, 28, 28)``.
     """
     batch = len(images)
-    mean, log_var = model.encode(padded(images[..., None].astype(np.float32)))  # see vae.compression._padding
+    mean, log_var = model.encode(padded(images[..., None].astype(np.float32)))  # see vae.padding
     mean = np.asarray(mean, dtype=np.float64)[:batch].ravel()
     std = np.exp(0.5 * np.asarray(log_var, dtype=np.float64)[:batch].ravel())
     return grid.gaussian(), (mean / grid.bin_width, np.maximum(std / grid.bin_width, 1e-6)), 0
@@ -138,13 +141,16 @@ def _likelihood(model, bins: np.ndarray, grid: LatentGrid) -> tuple:
     Args:
         bins: code bins, int32 ``(batch, latent_dim)``.
     """
-    logits = np.asarray(model.decode(padded(grid.codes(bins))))[:len(bins)]  # see vae.compression._padding
+    logits = np.asarray(model.decode(padded(grid.codes(bins))))[:len(bins)]  # see vae.padding
     return autoregressive.pixel_distribution(logits)
 
 
-def _prior(model, batch: int, grid: LatentGrid) -> tuple:
-    """p(z) of ``batch`` codes on the grid, from ``model.prior.quantized`` (see :class:`vae.priors.Prior`)."""
-    kind, *parameters = model.prior.quantized(grid, batch)
+def _prior(description: tuple, grid: LatentGrid) -> tuple:
+    """p(z) of a batch's codes on the grid, from the ``description`` that ``model.prior.quantized`` returns.
+
+    A Gaussian or a categorical per code number (see :class:`vae.priors.Prior`).
+    """
+    kind, *parameters = description
     if kind == "gaussian":
         mean, std = (np.asarray(p, dtype=np.float64) for p in parameters)
         return grid.gaussian(), (mean / grid.bin_width, std / grid.bin_width), 0
@@ -152,7 +158,8 @@ def _prior(model, batch: int, grid: LatentGrid) -> tuple:
         (probabilities,) = parameters
         return constriction.stream.model.Categorical(perfect=False), (np.asarray(probabilities, np.float64),), \
             grid.max_bin
-    raise ValueError(f"a prior's quantized() must describe a 'gaussian' or a 'categorical', got {kind!r}")
+    raise ValueError(f"a prior's quantized() must describe a 'gaussian', a 'categorical' or a 'mixture', "
+                     f"got {kind!r}")
 
 
 def _push(coder, values: np.ndarray, distribution: tuple) -> None:
@@ -175,11 +182,15 @@ def borrowed_bits_per_image(model, grid: LatentGrid) -> int:
     much per image (the ramp of :mod:`vae.compression.codec`):
     ``grid.initial_bits_per_code`` per code number popped under q(z|x), of
     every layer of a Ladder VAE (whose pops all come before its first push,
-    see :mod:`vae.compression._hierarchical`).
+    see :mod:`vae.compression._hierarchical`), plus, for a prior that is a
+    mixture of ``K`` components, the ``ceil(log2 K)`` bits of its component
+    (:mod:`vae.compression._mixture`).
 
     Introduced in chapter 9.
     """
-    return sum(hierarchical.layer_sizes(model)) * grid.initial_bits_per_code
+    if hierarchical.is_hierarchical(model):
+        return sum(hierarchical.layer_sizes(model)) * grid.initial_bits_per_code
+    return model.latent_dim * grid.initial_bits_per_code + mixture.component_bits(model, grid)
 
 
 # -- one batch: encode, and its mirror ------------------------------------------------------
@@ -215,7 +226,11 @@ def encode_batch(coder, model: VAE, images: np.ndarray, grid: LatentGrid) -> np.
         autoregressive.push_pixels(coder, model, images, grid.codes(bins))
     else:
         _push(coder, images, _likelihood(model, bins, grid))
-    _push(coder, bins, _prior(model, batch, grid))                                          # 3. z
+    prior = model.prior.quantized(grid, batch)                                              # 3. z
+    if prior[0] == mixture.MIXTURE:
+        mixture.push_codes(coder, bins, prior, grid)
+    else:
+        _push(coder, bins, _prior(prior, grid))
     return bins
 
 
@@ -230,7 +245,11 @@ def decode_batch(coder, model: VAE, batch: int, grid: LatentGrid) -> np.ndarray:
     """
     if hierarchical.is_hierarchical(model):  # a Ladder VAE: every layer (chapter 11)
         return hierarchical.decode_batch(coder, model, batch, grid)
-    bins = _pop(coder, _prior(model, batch, grid)).reshape(batch, model.latent_dim)        # 3. z
+    prior = model.prior.quantized(grid, batch)                                              # 3. z
+    if prior[0] == mixture.MIXTURE:
+        bins = mixture.pop_codes(coder, batch, prior, grid)
+    else:
+        bins = _pop(coder, _prior(prior, grid)).reshape(batch, model.latent_dim)
     if autoregressive.decoder_kind(model) == autoregressive.AUTOREGRESSIVE:                # 2. x | z
         images = autoregressive.pop_pixels(coder, model, grid.codes(bins))
     else:

@@ -15,6 +15,8 @@ The file's header (see :mod:`vae.compression.container`) holds::
     method                     "bits-back" (files written before it existed lack it)
     architecture, decoder      the model's kind, e.g. "conv" and "pixelcnn" (chapter 11; files
                                written before lack them and are "factorized")
+    prior                      "vampprior" for a VampPrior model (chapter 11); absent for the
+                               standard normal prior, so those files keep their layout
 
 Small inputs: with ``fallback=True``, when a direct code of the pixels (the
 best of raw DEFLATE, bz2, LZMA and an adaptive context model,
@@ -205,6 +207,8 @@ class BitsBackCodec:
                   "images_sha256": _images_sha256(images), "names_bytes": len(names_blob),
                   "method": "bits-back", "architecture": self.model.architecture,
                   "decoder": autoregressive.decoder_kind(self.model)}
+        if _prior_name(self.model) != "standard":
+            header["prior"] = _prior_name(self.model)
         blob = container.pack(header, words.tobytes() + names_blob)
         if fallback:
             small = direct.encode_direct(images, names_blob)
@@ -269,13 +273,14 @@ class BitsBackCodec:
         return Decompressed(images=images, names=names, header=header)
 
     def _check_same_model(self, header: dict) -> None:
-        kind = (header.get("architecture", self.model.architecture), header.get("decoder", "factorized"))
-        if kind != (self.model.architecture, autoregressive.decoder_kind(self.model)):
+        kind = (header.get("architecture", self.model.architecture), header.get("decoder", "factorized"),
+                header.get("prior", "standard"))
+        ours = (self.model.architecture, autoregressive.decoder_kind(self.model), _prior_name(self.model))
+        if kind != ours:
             raise CompressionError(
-                f"this file was compressed with a {kind[0]} VAE with a {kind[1]} decoder (model "
-                f"{header['model']!r}), not with a {self.model.architecture} VAE with a "
-                f"{autoregressive.decoder_kind(self.model)} decoder like {self.name!r}; decompress it with "
-                "the model it names")
+                f"this file was compressed with a {kind[0]} VAE with a {kind[1]} decoder and the {kind[2]} "
+                f"prior (model {header['model']!r}), not with a {ours[0]} VAE with a {ours[1]} decoder and the "
+                f"{ours[2]} prior like {self.name!r}; decompress it with the model it names")
         if header["model"] != self.name or header["weights_sha256"] != self.weights_sha256:
             raise CompressionError(
                 f"this file was compressed with model {header['model']!r} (weights "
@@ -284,6 +289,11 @@ class BitsBackCodec:
         if header["latent_dim"] != hierarchical.header_latent_dim(self.model):
             raise CompressionError(f"the file's codes have {header['latent_dim']} numbers, "
                                    f"the model's {hierarchical.header_latent_dim(self.model)}")
+
+
+def _prior_name(model) -> str:
+    """The model's prior as the header names it: ``"standard"`` (N(0, I)) or ``"vampprior"``."""
+    return getattr(model, "prior_name", "standard")
 
 
 def _decompress_direct(blob: bytes, progress: Callable[[int], object] | None = None) -> Decompressed:

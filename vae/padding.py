@@ -1,4 +1,4 @@
-"""Batches padded for the networks, so that both ends of a file compute the same bits.
+"""Batches padded for the networks, so that both ends of a compressed file compute the same bits.
 
 Bits back is exact only if the receiver's probabilities equal the sender's to
 the last bit. oneDNN splits a batch over its threads, and for some batch
@@ -10,7 +10,8 @@ arithmetic is the same whatever the number of threads, so every network call
 of the codec sees its batch padded with blank rows to a multiple of
 :data:`BATCH_MULTIPLE` (1, 2, 4 or 8 threads split it evenly; checked here for
 one and two). The images' checksum in each file's header catches any platform
-where this is not enough.
+where this is not enough. The codec (:mod:`vae.compression`) pads its batches
+of images and codes, the VampPrior its pseudo-inputs.
 
 Introduced in chapter 9.
 """
