@@ -9,6 +9,8 @@ the two they do the same things, which live here once:
   folder of another run;
 * :func:`fit_resumably`: :func:`vae.training.fit_epochs` from the folder's
   last resume state (:mod:`vae.resume`), a new state after every epoch;
+* :func:`initialise_once`: a new run's start from another checkpoint's
+  weights (``--init-from``), which a resumed run does not repeat;
 * :func:`run_summary`: the manifest's epochs, times, history and versions;
 * :func:`grey_digits`, :func:`fit_grey_digits`: the grey-digit data and
   loop of the two lossy trainers.
@@ -120,6 +122,45 @@ def fit_resumably(model: keras.Model, run_dir, batches: Callable[[int], tf.data.
     fit_epochs(model, batches, epochs, initial_epoch=state["epochs_done"], schedule=schedule,
                validation=validation, on_epoch_begin=start_clock, on_epoch_end=save_state)
     return state
+
+
+INITIALISED_FROM_FILE = "initialised_from.json"
+"""The run folder's record of the checkpoint a run started from (see :func:`initialise_once`)."""
+
+
+def initialise_once(model: keras.Model, run_dir, directory: str | None,
+                    initialise: Callable[[keras.Model, str], dict]) -> dict | None:
+    """Start a new run from a checkpoint's weights; a resumed run keeps its resume state's and reads no checkpoint.
+
+    The ``--init-from`` of ``train`` and ``train-codec`` (:func:`vae.training.train`,
+    :func:`vae.lossy.training.train_codec`). A new run (no resume state in
+    ``run_dir``) calls ``initialise(model, directory)``, which copies the
+    weights and returns what the manifest records, and keeps that record in
+    ``run_dir/initialised_from.json``; a resumed run returns the kept record
+    without calling it, so the checkpoint is read once per run (it may even
+    have changed or gone since) and the optimizer, which starts fresh, is
+    restored with the rest of the state.
+
+    Args:
+        model: the run's freshly built model.
+        run_dir: the run folder.
+        directory: the checkpoint folder to start from, or None (then nothing happens).
+        initialise: ``initialise(model, directory)`` -> the manifest's record (JSON types).
+
+    Returns:
+        the manifest's ``initialised_from`` record, or None without ``directory``.
+
+    Introduced in chapter 10 with the learned codec's low-rate runs.
+    """
+    if directory is None:
+        return None
+    run_dir = Path(run_dir)
+    kept = run_dir / INITIALISED_FROM_FILE
+    if (run_dir / resume.LATEST_FILE).is_file() and kept.is_file():
+        return json.loads(kept.read_text())
+    record = initialise(model, directory)
+    checkpoint.write_json_atomic(kept, record)
+    return record
 
 
 def run_summary(state: dict, train_images: int, cpu_minutes: bool = False) -> dict:
