@@ -155,7 +155,7 @@ def test_the_cli_refuses_another_latent_size_before_training(tmp_path, capsys):
                    "--init-from", str(pretrained.checkpoint_dir("conv"))])
     err = capsys.readouterr().err
     assert status == 1 and "latent_dim 32 there, 16 here" in err and err.strip().count("\n") == 0
-    assert not (tmp_path / "run" / "latest.json").exists()
+    assert not (tmp_path / "run" / "train_config.json").exists()  # the corrected command is not refused
 
 
 def test_the_cli_refuses_a_folder_that_is_no_vae_checkpoint(tmp_path, capsys):

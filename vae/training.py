@@ -336,9 +336,8 @@ def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
     """
     from vae._resumable import claim_run_dir, fit_resumably, initialise_once, run_summary
 
-    run_dir = claim_run_dir(run_dir, "train_config.json", config,
-                            older_defaults={"learning_rate_schedule": "constant", "precision": "float32",
-                                            "init_from": None})
+    older_defaults = {"learning_rate_schedule": "constant", "precision": "float32", "init_from": None}
+    run_dir = claim_run_dir(run_dir, "train_config.json", config, older_defaults, record=False)
     uses_mnist = train_images is None
     if train_images is None:
         train_images, _ = data.load_mnist("train")
@@ -346,6 +345,7 @@ def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
         test_images, _ = data.binarized_test_set()
     model = new_model(config, _steps_per_epoch(len(train_images), config.batch_size), strategy)
     initial = initialise_once(model, run_dir, config.init_from, _initialise_from)
+    claim_run_dir(run_dir, "train_config.json", config, older_defaults)
     pixels = tf.constant(np.asarray(train_images, dtype=np.float32))  # one copy shared by every epoch
 
     def measure(record: dict) -> None:

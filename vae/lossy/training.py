@@ -129,11 +129,12 @@ def train_codec(config: CodecTrainConfig, run_dir, train_images=None, test_image
 
     Introduced in chapter 10.
     """
-    run_dir = claim_run_dir(run_dir, "codec_config.json", config,
-                            older_defaults={"learning_rate_schedule": "constant"})
+    older_defaults = {"learning_rate_schedule": "constant"}
+    run_dir = claim_run_dir(run_dir, "codec_config.json", config, older_defaults, record=False)
     train_images, test_images, data_record = grey_digits(config, train_images, test_images)
     model = new_codec(config, -(-len(train_images) // config.batch_size))
     initial = initialise_once(model, run_dir, config.init_from, _initialise_from)  # not again on resuming
+    claim_run_dir(run_dir, "codec_config.json", config, older_defaults)
     state = fit_grey_digits(model, run_dir, config, train_images, test_images, storage.save_weights_atomic,
                             storage.load_weights_into, progress=progress)
     manifest = {
