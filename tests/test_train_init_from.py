@@ -15,7 +15,7 @@ from vae._resumable import INITIALISED_FROM_FILE
 from vae.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = dict(architecture="conv", latent_dim=4, batch_size=64)
+SMALL = {"architecture": "conv", "latent_dim": 4, "batch_size": 64}
 SIZES = {"filters": [4, 8], "hidden": 16}
 VAMPPRIOR = {**SIZES, "prior": "vampprior", "pseudo_inputs": 3}
 
@@ -127,7 +127,7 @@ def test_the_manifest_records_the_start_and_a_resumed_run_does_not_initialize_ag
     assert calls == [str(directory)] and (tmp_path / "run" / INITIALISED_FROM_FILE).is_file()
     first = json.loads((tmp_path / "run" / "state-0001" / "progress.json").read_text())["history"]
     shutil.rmtree(directory)  # resuming must not need the checkpoint it started from
-    model, manifest = training.train(run, tmp_path / "run", *tiny_data, command="test")
+    _, manifest = training.train(run, tmp_path / "run", *tiny_data, command="test")
     assert calls == [str(directory)]
     assert manifest["train_config"]["init_from"] == str(directory)
     assert manifest["initialised_from"] == {"checkpoint": str(directory), "weights_sha256": source[2]["weights_sha256"],
@@ -144,7 +144,7 @@ def test_a_run_without_init_from_records_none(tmp_path, tiny_data):
 
 def test_train_help_shows_the_option():
     result = subprocess.run([sys.executable, "-m", "vae", "train", "--help"], capture_output=True, text=True,
-                            timeout=120, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            timeout=120, check=False, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0 and "--init-from DIR" in result.stdout
     assert "pseudo-" in result.stdout and "not as training digits" in " ".join(result.stdout.split())
 
