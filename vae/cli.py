@@ -172,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="cosine: decay to 1%% of --learning-rate over the run")
     train.add_argument("--precision", choices=defaults.PRECISIONS, default=TRAINING["precision"],
                        help="mixed_bfloat16: compute in bfloat16, keep weights and losses in float32")
+    train.add_argument("--init-from", type=Path, metavar="DIR",
+                       help="start from the weights of this VAE checkpoint folder (e.g. vae/checkpoints/conv) "
+                            "instead of random ones: its model must have the same --architecture, sizes "
+                            "(--latent-dim, ...) and --decoder, else the run is refused naming what differs. "
+                            "What it lacks keeps its random start: with --prior vampprior, the pseudo-inputs "
+                            "begin as random logits (pixels near 0.5), not as training digits. The optimizer "
+                            "starts fresh; a resumed run continues from its resume state, not from DIR")
 
     codec = defaults.CODEC_TRAINING
     train_codec = commands.add_parser(
@@ -481,6 +488,9 @@ def run_train(args) -> int:
     from vae import training
 
     options = _model_options(args)
+    if args.init_from is not None and not _is_vae_checkpoint(args.init_from):
+        raise UsageError(f"{PROGRAM} train: --init-from {args.init_from} is not a checkpoint folder of "
+                         f"'train' (no manifest.json naming a VAE architecture)")
     run_dir = args.run_dir or Path("runs") / args.name
     _refuse_a_finished_checkpoint(args, args.out or run_dir)
     latent_dim = options["latent_dims"][0] if args.architecture == "ladder" else args.latent_dim  # z_1's size
@@ -488,7 +498,8 @@ def run_train(args) -> int:
         architecture=args.architecture, latent_dim=latent_dim, model_options=options,
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, beta=args.beta,
         kl_warmup_epochs=args.kl_warmup_epochs, seed=args.seed,
-        learning_rate_schedule=args.learning_rate_schedule, precision=args.precision)
+        learning_rate_schedule=args.learning_rate_schedule, precision=args.precision,
+        init_from=None if args.init_from is None else str(args.init_from))
     with tqdm(total=config.epochs, desc=f"training {args.name}", unit="epoch", file=sys.stderr,
               disable=None) as bar:
         def progress(record):
