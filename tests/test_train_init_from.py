@@ -58,13 +58,26 @@ def test_a_vampprior_model_gets_the_encoder_and_decoder_and_keeps_its_own_pseudo
     directory, model, _ = source
     vamp = training.new_model(config(model_options=VAMPPRIOR))
     own = vamp.prior.pseudo_input_logits.numpy()
-    record = training._initialise_from(vamp, str(directory))
+    record = training._initialise_from(vamp, str(directory))  # no training digits given
     assert same(vamp.encoder.get_weights(), model.encoder.get_weights())
     assert same(vamp.decoder.get_weights(), model.decoder.get_weights())
     np.testing.assert_array_equal(vamp.prior.pseudo_input_logits.numpy(), own)
     np.testing.assert_array_equal(own, training.new_model(config(model_options=VAMPPRIOR))
                                   .prior.pseudo_input_logits.numpy())  # the fresh initialization of seed 2
     assert record["kept_fresh"] == ["vampprior/pseudo_input_logits"]
+
+
+def test_given_training_digits_the_pseudo_inputs_start_at_seeded_ones(source, tiny_data):
+    directory, _, _ = source
+    train_images = tiny_data[0]
+    vamp = training.new_model(config(model_options=VAMPPRIOR))
+    record = training._initialise_from(vamp, str(directory), train_images, seed=4)
+    chosen = np.sort(np.random.default_rng(4).choice(len(train_images), 3, replace=False))
+    expected = np.clip(train_images[chosen], 0.05, 0.95)
+    np.testing.assert_allclose(vamp.prior.pseudo_inputs().numpy(), expected, atol=1e-5)
+    assert record["kept_fresh"] == [] and record["pseudo_inputs_from"].startswith("3 training digits")
+    with pytest.raises(ValueError, match="expected 3 images"):
+        vamp.prior.set_pseudo_inputs(train_images[:2])
 
 
 def test_the_shipped_conv_model_starts_a_vampprior_run():
@@ -117,7 +130,8 @@ def test_the_manifest_records_the_start_and_a_resumed_run_does_not_initialize_ag
     run = config(model_options=VAMPPRIOR, epochs=2, init_from=str(directory))
     calls = []
     copy = training._initialise_from
-    monkeypatch.setattr(training, "_initialise_from", lambda model, folder: calls.append(folder) or copy(model, folder))
+    monkeypatch.setattr(training, "_initialise_from",
+                        lambda model, folder, *rest: calls.append(folder) or copy(model, folder, *rest))
 
     def stop_after_the_first_epoch(record):
         raise Stop
@@ -131,7 +145,8 @@ def test_the_manifest_records_the_start_and_a_resumed_run_does_not_initialize_ag
     assert calls == [str(directory)]
     assert manifest["train_config"]["init_from"] == str(directory)
     assert manifest["initialised_from"] == {"checkpoint": str(directory), "weights_sha256": source[2]["weights_sha256"],
-                                            "kept_fresh": ["vampprior/pseudo_input_logits"]}
+                                            "kept_fresh": [], "pseudo_inputs_from":
+                                            "3 training digits, numpy.random.default_rng(2).choice(N, 3)"}
     assert manifest["epochs"] == 2 and manifest["history"][:1] == first
     assert checkpoint.load_checkpoint(tmp_path / "run")[0].get_config()["prior"] == "vampprior"
 
@@ -146,7 +161,7 @@ def test_train_help_shows_the_option():
     result = subprocess.run([sys.executable, "-m", "vae", "train", "--help"], capture_output=True, text=True,
                             timeout=120, check=False, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0 and "--init-from DIR" in result.stdout
-    assert "pseudo-" in result.stdout and "not as training digits" in " ".join(result.stdout.split())
+    assert "pseudo-inputs start at" in " ".join(result.stdout.split())
 
 
 def test_the_cli_refuses_another_latent_size_before_training(tmp_path, capsys):

@@ -176,9 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="start from the weights of this VAE checkpoint folder (e.g. vae/checkpoints/conv) "
                             "instead of random ones: its model must have the same --architecture, sizes "
                             "(--latent-dim, ...) and --decoder, else the run is refused naming what differs. "
-                            "What it lacks keeps its random start: with --prior vampprior, the pseudo-inputs "
-                            "begin as random logits (pixels near 0.5), not as training digits. The optimizer "
-                            "starts fresh; a resumed run continues from its resume state, not from DIR")
+                            "With --prior vampprior and a DIR without one, the pseudo-inputs start at "
+                            "--pseudo-inputs training digits drawn with --seed. The optimizer starts fresh; a "
+                            "resumed run continues from its resume state, not from DIR")
 
     codec = defaults.CODEC_TRAINING
     train_codec = commands.add_parser(

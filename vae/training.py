@@ -344,7 +344,8 @@ def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
     if test_images is None:
         test_images, _ = data.binarized_test_set()
     model = new_model(config, _steps_per_epoch(len(train_images), config.batch_size), strategy)
-    initial = initialise_once(model, run_dir, config.init_from, _initialise_from)
+    initial = initialise_once(model, run_dir, config.init_from,
+                              lambda fresh, directory: _initialise_from(fresh, directory, train_images, config.seed))
     claim_run_dir(run_dir, "train_config.json", config, older_defaults)
     pixels = tf.constant(np.asarray(train_images, dtype=np.float32))  # one copy shared by every epoch
 
@@ -379,14 +380,18 @@ _NOT_SHAPING_WEIGHTS = ("seed", "prior", "pseudo_inputs", "free_bits")
 """Model options that shape no encoder or decoder weight: they may differ from the starting checkpoint's."""
 
 
-def _initialise_from(model: VAE, directory: str) -> dict:
+def _initialise_from(model: VAE, directory: str, train_images=None, seed: int = 0) -> dict:
     """Copy the weights of the (verified) VAE checkpoint ``directory`` into ``model``; what the manifest records.
 
     The encoder's and the decoder's weights (and a Ladder VAE's top-down
     layers') are copied one by one in order; a learned prior's weights (a
     VampPrior's pseudo-input logits) are copied when the checkpoint has
-    them, and otherwise keep the fresh initialization ``model`` was built
-    with. Nothing is copied unless everything fits.
+    them. When it has none, a VampPrior's pseudo-inputs start at ``K``
+    training digits drawn with ``seed`` from ``train_images`` (grey,
+    ``(N, 28, 28, 1)``; :meth:`vae.vampprior.VampPrior.set_pseudo_inputs`),
+    as chapter 11 starts its own: from random logits, pixels near 0.5, a
+    fine-tuning run's small steps would barely move them. Nothing is copied
+    unless everything fits.
 
     Raises:
         ValueError: the checkpoint's model has another architecture, size or
@@ -412,8 +417,15 @@ def _initialise_from(model: VAE, directory: str) -> dict:
     pairs = _matching_pairs(source_body + source_prior, body + (prior if source_prior else []), directory)
     for theirs_weight, our_weight in pairs:
         our_weight.assign(theirs_weight.numpy())
+    started_at_digits = None
+    if prior and not source_prior and hasattr(model.prior, "set_pseudo_inputs") and train_images is not None:
+        count = model.prior.pseudo_input_count
+        chosen = np.sort(np.random.default_rng(seed).choice(len(train_images), count, replace=False))
+        model.prior.set_pseudo_inputs(np.asarray(train_images)[chosen])
+        started_at_digits = f"{count} training digits, numpy.random.default_rng({seed}).choice(N, {count})"
     return {"checkpoint": str(directory), "weights_sha256": manifest["weights_sha256"],
-            "kept_fresh": [] if source_prior else [name for name, _ in prior]}
+            "kept_fresh": [] if source_prior or started_at_digits else [name for name, _ in prior],
+            **({"pseudo_inputs_from": started_at_digits} if started_at_digits else {})}
 
 
 def _named_weights(model: VAE) -> tuple[list, list]:

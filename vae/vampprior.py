@@ -70,6 +70,26 @@ class VampPrior(Prior, keras.layers.Layer):
         """
         return tf.sigmoid(tf.cast(self.pseudo_input_logits, tf.float32))
 
+    def set_pseudo_inputs(self, images) -> None:
+        """Start the pseudo-inputs at ``images``: grey digits ``(K, 28, 28, 1)`` in [0, 1].
+
+        Each pixel is clipped to [0.05, 0.95] (a logit of about ±2.9, so that
+        gradient steps can still move it) and stored as its logit. Chapter
+        11 starts its VampPrior at training digits this way, and so does
+        ``python -m vae train --prior vampprior --init-from DIR``.
+
+        Raises:
+            ValueError: not ``K`` images of shape ``(28, 28, 1)``.
+
+        Introduced in chapter 11.
+        """
+        images = np.asarray(images, dtype=np.float64)
+        if images.shape != (self.pseudo_input_count, *IMAGE_SHAPE):
+            raise ValueError(f"expected {self.pseudo_input_count} images shaped {IMAGE_SHAPE}, "
+                             f"got shape {images.shape}")
+        clipped = np.clip(images, 0.05, 0.95)
+        self.pseudo_input_logits.assign(np.log(clipped / (1.0 - clipped)).astype(np.float32))
+
     def components(self) -> tuple[tf.Tensor, tf.Tensor]:
         """The mixture's Gaussians: ``(mean, log_var)``, each ``(K, latent_dim)`` float32.
 
