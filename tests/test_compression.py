@@ -358,7 +358,7 @@ sys.exit(cli.main(["decompress", sys.argv[1], "-o", sys.argv[2]]))
 
 def test_a_file_made_with_two_threads_decodes_with_one(conv_codec, test_digits, tmp_path):
     """The ramp's batches (1, 2, 4, 8, 16, 25 and an odd rest) decode the same in a one-thread process:
-    unpadded, odd batches computed other last bits there and such files failed (vae.padding)."""
+    unpadded, odd batches computed other last bits there and such files failed (vae._padding)."""
     packed, restored = tmp_path / "digits.vbb", tmp_path / "out.npz"
     packed.write_bytes(conv_codec.compress(test_digits[:200]))
     sizes = [size for size, repeats in compression.read_header(packed.read_bytes())["batch_sizes"]

@@ -34,7 +34,7 @@ import tensorflow as tf
 
 from vae.checks import IMAGE_SHAPE, check_positive_int
 from vae.losses import log_normal_density
-from vae.padding import padded
+from vae._padding import padded
 from vae.priors import Prior
 from vae.seeding import stateless_seed
 
@@ -148,7 +148,7 @@ class VampPrior(Prior, keras.layers.Layer):
 
         ``means`` and ``stds`` are float64 ``(K, latent_dim)``, from one
         call of the encoder on the pseudo-inputs (as :meth:`components`, the
-        batch padded as :mod:`vae.padding` explains), so the sender and the
+        batch padded as :mod:`vae._padding` explains), so the sender and the
         receiver get the same numbers. The mixture does
         not factorize over the latent axis, so the codec cannot push a code
         number by number under it; it pops a component ``k`` under the

@@ -51,6 +51,7 @@ from vae.compression.bitsback import LatentGrid  # noqa: E402
 from vae.compression.codec import (BitsBackCodec, Decompressed, binary_images, bits_per_dim,  # noqa: E402
                                    compress, decompress, read_header)
 from vae.compression.container import CompressionError  # noqa: E402
+from vae.compression._hierarchical import borrowed_bits_per_layer  # noqa: E402
 
 __all__ = ["BitsBackCodec", "CompressionError", "Decompressed", "LatentGrid", "MissingDependencyError",
-           "binary_images", "bits_per_dim", "compress", "decompress", "read_header"]
+           "binary_images", "bits_per_dim", "borrowed_bits_per_layer", "compress", "decompress", "read_header"]

@@ -27,7 +27,7 @@ receiver, do not enter its arithmetic at all):
   it once per row (28 calls), the receiver once per pixel (784 calls).
 
 Batch padding: every network call sees its batch padded with blank images
-(:mod:`vae.padding`, which says why).
+(:mod:`vae._padding`, which says why).
 
 Stack order: the sender pushes the pixels position 783 first and position
 0 last (``encode_reverse`` of the sequence ordered by pixel position, then
@@ -44,7 +44,7 @@ import numpy as np
 import tensorflow as tf
 
 from vae.checks import PIXELS
-from vae.padding import padded
+from vae._padding import padded
 from vae.pixelcnn import COLUMNS, ROWS, _shift_down
 
 AUTOREGRESSIVE = "pixelcnn"

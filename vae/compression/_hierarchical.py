@@ -32,9 +32,9 @@ networks are called with the same inputs and the same shapes on both sides
 (the encoder on the batch of images, each top-down network on the batch of
 grid values above), which is what makes the receiver's probabilities equal
 the sender's to the last bit. As everywhere in the codec
-(:mod:`vae.padding`), every network sees the batch
+(:mod:`vae._padding`), every network sees the batch
 padded with blank images (zero codes) to a multiple of
-:data:`~vae.padding.BATCH_MULTIPLE`. Measured with
+:data:`~vae._padding.BATCH_MULTIPLE`. Measured with
 small untrained ladders of two and three layers on a machine with two
 cores: unpadded, every one of 20 files (1 to 200 digits, batches of at
 most 4 or 25) compressed with the default threads failed to decode in a
@@ -80,7 +80,7 @@ import constriction
 import numpy as np
 
 from vae.compression import _autoregressive as autoregressive
-from vae.padding import padded
+from vae._padding import padded
 
 LADDER = "ladder"
 """The architecture (``model.architecture``, the header's ``architecture``) coded by this module."""
@@ -136,7 +136,7 @@ def _pop(coder, grid, parameters: tuple) -> np.ndarray:
 
 def _bottom_up(model, images: np.ndarray) -> list:
     """The encoder's outputs for uint8 images ``(batch, 28, 28)``, float32 tensors of the *padded* batch
-    (blank images appended up to a multiple of :data:`~vae.padding.BATCH_MULTIPLE`)."""
+    (blank images appended up to a multiple of :data:`~vae._padding.BATCH_MULTIPLE`)."""
     return model._bottom_up(padded(images[..., None].astype(np.float32)))
 
 

@@ -50,7 +50,7 @@ from vae.checks import PIXELS  # noqa: F401  (the codec counts bits per pixel wi
 from vae.compression import _autoregressive as autoregressive
 from vae.compression import _hierarchical as hierarchical
 from vae.compression import _mixture as mixture
-from vae.padding import padded
+from vae._padding import padded
 from vae.models import VAE
 
 
@@ -129,7 +129,7 @@ def _posterior(model, images: np.ndarray, grid: LatentGrid) -> tuple:
         images: binary images, uint8 ``(batch, 28, 28)``.
     """
     batch = len(images)
-    mean, log_var = model.encode(padded(images[..., None].astype(np.float32)))  # see vae.padding
+    mean, log_var = model.encode(padded(images[..., None].astype(np.float32)))  # see vae._padding
     mean = np.asarray(mean, dtype=np.float64)[:batch].ravel()
     std = np.exp(0.5 * np.asarray(log_var, dtype=np.float64)[:batch].ravel())
     return grid.gaussian(), (mean / grid.bin_width, np.maximum(std / grid.bin_width, 1e-6)), 0
@@ -141,7 +141,7 @@ def _likelihood(model, bins: np.ndarray, grid: LatentGrid) -> tuple:
     Args:
         bins: code bins, int32 ``(batch, latent_dim)``.
     """
-    logits = np.asarray(model.decode(padded(grid.codes(bins))))[:len(bins)]  # see vae.padding
+    logits = np.asarray(model.decode(padded(grid.codes(bins))))[:len(bins)]  # see vae._padding
     return autoregressive.pixel_distribution(logits)
 
 
