@@ -182,10 +182,10 @@ class TrainConfig:
         init_from: a VAE checkpoint folder to start from instead of random
             weights (e.g. ``vae/checkpoints/conv``, to fine-tune it with a
             VampPrior), or None. Its model must have the same architecture,
-            sizes and decoder; what it lacks (a VampPrior's pseudo-inputs)
-            keeps its fresh initialization; the optimizer starts fresh. The
-            manifest's ``initialised_from`` records the folder and its
-            weights' SHA-256 (chapter 11).
+            sizes and decoder; a VampPrior it lacks starts its pseudo-inputs
+            at training digits; the optimizer starts fresh. The manifest's
+            ``initialised_from`` records the folder and its weights' SHA-256
+            (chapter 11).
 
     Introduced in chapter 5.
     """
@@ -330,7 +330,8 @@ def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
         ``manifest.json`` in ``export_dir`` (default ``run_dir``). The
         manifest's ``initialised_from`` is None, or ``{"checkpoint" (the
         folder as given), "weights_sha256" (its weights' digest), "kept_fresh"
-        (the weights it lacked, e.g. a VampPrior's pseudo-input logits)}``.
+        (the weights it lacked that keep their random start), and for a
+        VampPrior started at training digits "pseudo_inputs_from" (which)}``.
 
     Introduced in chapter 5.
     """
