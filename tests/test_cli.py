@@ -523,12 +523,12 @@ def test_damaged_or_foreign_files_exit_1_with_one_line(tmp_path, digits_npz):
 
 
 def test_evaluate_resumes_an_interrupted_run(trained, tmp_path, capsys):
-    resume_dir = tmp_path / "partial"
+    state = tmp_path / "partial" / "evaluation.npz"
     command = ["evaluate", "--checkpoint", str(trained), "--k", "3", "--limit", "30", "--batch-size", "10",
-               "--resume-dir", str(resume_dir), "--json"]
+               "--state", str(state), "--json"]
     assert main(command) == 0
     uninterrupted = json.loads(capsys.readouterr().out)
-    assert not any(resume_dir.glob("*"))  # a completed run leaves no partial file
+    assert not state.exists()  # a completed run leaves no partial file
 
     def interrupt_after_first_batch(self, n=1):  # stands in for Ctrl-C part-way through
         raise KeyboardInterrupt
@@ -539,8 +539,18 @@ def test_evaluate_resumes_an_interrupted_run(trained, tmp_path, capsys):
         assert main(command) == 130
     err = capsys.readouterr().err
     assert "run the same command again to continue" in err
-    assert len(list(resume_dir.glob("*.npz"))) == 1
+    assert state.is_file()
     assert main(command) == 0
     captured = capsys.readouterr()
     assert "resuming from" in captured.err and json.loads(captured.out) == uninterrupted
-    assert not any(resume_dir.glob("*"))
+    assert not state.exists()
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--state", "x.json"], "--state without --subset is an .npz file"),
+    (["--subset", "5", "--state", "x.npz"], "--state with --subset is a .json file"),
+    (["--minutes", "1"], "--minutes needs --subset"),
+])
+def test_evaluate_names_a_state_file_of_the_wrong_kind(arguments, message, capsys):
+    assert main(["evaluate", "--model", "latent2", "--k", "2", *arguments]) == 2
+    assert message in capsys.readouterr().err

@@ -58,7 +58,7 @@ def digits():
 
 
 def test_digits_round_trip_exactly_with_a_partial_last_batch(codec, digits):
-    blob = codec.compress(digits[:6])  # batches of 4 and 2
+    blob = codec.compress(digits[:6])  # the ramp: 1, then batches of at most 4, the last one partial
     header = read_header(blob)
     assert (header["architecture"], header["decoder"]) == ("conv", "pixelcnn")
     assert np.array_equal(codec.decompress(blob).images, digits[:6])

@@ -19,7 +19,10 @@ def test_the_package_reads_its_choices_and_defaults_from_vae_defaults():
     assert training.PRECISIONS == defaults.PRECISIONS
     config = training.TrainConfig()
     assert {name: getattr(config, name) for name in defaults.TRAINING} == dict(defaults.TRAINING)
-    assert {f.name for f in dataclasses.fields(training.TrainConfig)} == set(defaults.TRAINING) | {"model_options"}
+    # besides the defaults: the model's own options, and the checkpoint a run may start from (None)
+    assert {f.name for f in dataclasses.fields(training.TrainConfig)} == \
+        set(defaults.TRAINING) | {"model_options", "init_from"}
+    assert config.init_from is None
     conv, mlp = models.ConvVAE(), models.MLPVAE()
     assert (conv.filters, conv.hidden) == (defaults.CONV_OPTIONS["filters"], defaults.CONV_OPTIONS["hidden"])
     assert (mlp.hidden, mlp.activation) == (defaults.MLP_OPTIONS["hidden"], defaults.MLP_OPTIONS["activation"])

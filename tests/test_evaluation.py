@@ -344,7 +344,7 @@ def test_the_command_line_prints_the_shortcut_beside_k_and_refuses_bad_combinati
     out = capsys.readouterr().out
     assert "fixed random subset: 3 of 10,000 test digits" in out and "NLL with k = 100" in out and "k = 100 minus k = 150" in out
     for extra, message in [(["--subset", "3", "--limit", "5"], "exclude each other"),
-                           (["--state", "x.json"], "--state needs --subset"),
+                           (["--state", "x.json"], "--state without --subset is an .npz file"),
                            (["--subset", "3", "--minutes", "5"], "--minutes needs --state")]:
         assert main(["evaluate", "--checkpoint", str(checkpoint_copy), *extra]) == 2
         assert message in capsys.readouterr().err

@@ -284,7 +284,7 @@ def test_a_cli_run_resumes_records_the_kl_per_unit_and_evaluates(tmp_path, monke
     assert np.isfinite(result.nll) and result.nll <= -result.elbo + 3 * result.nll_stderr + 5.0
     capsys.readouterr()
     assert cli.main(["evaluate", "--checkpoint", str(tmp_path), "--k", "2", "--limit", "10", "--batch-size", "5",
-                     "--json", "--resume-dir", str(tmp_path / "partial")]) == 0
+                     "--json", "--state", str(tmp_path / "partial.npz")]) == 0
     assert "nll" in capsys.readouterr().out
     assert cli.main(["sample", "--checkpoint", str(tmp_path), "-n", "2", "-o", str(tmp_path / "s.npz")]) == 0
     with np.load(tmp_path / "s.npz") as stored:

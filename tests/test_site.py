@@ -190,7 +190,16 @@ OVERFLOW_REPORT = """() => {
       }
     }
   }
-  return {overflowing, wrapped_rows};
+  // a displayed equation wider than its column is cut off by MathJax, not scrolled
+  const clipped_maths = [...document.querySelectorAll('article mjx-container[display="true"]')]
+    .filter(e => {
+      const math = e.querySelector('mjx-math');
+      if (!math) return false;
+      const box = e.getBoundingClientRect(), inner = math.getBoundingClientRect();
+      return inner.right > box.right + 2 || inner.left < box.left - 2 || e.scrollWidth > e.clientWidth + 2;
+    })
+    .map(e => `equation ${(e.closest('div.math') || {}).id || ''} is cut off: ${e.textContent.slice(0, 50)}`);
+  return {overflowing, wrapped_rows, clipped_maths};
 }"""
 
 
@@ -199,7 +208,7 @@ def typeset(page) -> None:
     page.evaluate("() => window.MathJax ? MathJax.startup.promise : null")
 
 
-def test_no_code_cell_or_output_scrolls_sideways_at_1300_pixels(site, server, browser):
+def test_no_code_cell_or_output_scrolls_sideways_and_no_equation_is_cut_off_at_1300_pixels(site, server, browser):
     context = browser.new_context(viewport={"width": 1300, "height": 900})
     problems = []
     for name in pages_of(site):
@@ -207,7 +216,8 @@ def test_no_code_cell_or_output_scrolls_sideways_at_1300_pixels(site, server, br
         page.goto(f"{server}/{name}", wait_until="load")
         typeset(page)
         report = page.evaluate(OVERFLOW_REPORT)
-        problems += [f"{name}: {item}" for item in report["overflowing"] + report["wrapped_rows"]]
+        problems += [f"{name}: {item}" for item in
+                     report["overflowing"] + report["wrapped_rows"] + report["clipped_maths"]]
         page.close()
     context.close()
     assert problems == [], "\n".join(problems)

@@ -142,11 +142,15 @@ def test_a_checkpoint_round_trip_is_bit_exact(tmp_path):
     np.testing.assert_array_equal(model.prior.log_prob(z).numpy(), loaded.prior.log_prob(z).numpy())
 
 
-def test_the_bits_back_codec_refuses_a_vampprior_with_a_clear_error():
+def test_for_the_bits_back_codec_the_prior_describes_itself_as_its_components():
     compression = pytest.importorskip("vae.compression")
     model = small_conv()
-    with pytest.raises(NotImplementedError, match="VampPrior"):
-        model.prior.quantized(compression.LatentGrid(), 2)
+    kind, means, stds = model.prior.quantized(compression.LatentGrid(), 2)
+    mean, log_var = model.encode(model.prior.pseudo_inputs())
+    assert kind == "mixture" and means.dtype == stds.dtype == np.float64
+    assert means.shape == stds.shape == (7, 3)  # per component, whatever the batch
+    np.testing.assert_allclose(means, mean.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(stds, np.exp(0.5 * log_var.numpy().astype(np.float64)), rtol=1e-6)
 
 
 def test_the_cli_passes_the_prior_to_the_model_and_refuses_pseudo_inputs_without_it():

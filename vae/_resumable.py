@@ -9,6 +9,8 @@ the two they do the same things, which live here once:
   folder of another run;
 * :func:`fit_resumably`: :func:`vae.training.fit_epochs` from the folder's
   last resume state (:mod:`vae.resume`), a new state after every epoch;
+* :func:`initialise_once`: a new run's start from another checkpoint's
+  weights (``--init-from``), which a resumed run does not repeat;
 * :func:`run_summary`: the manifest's epochs, times, history and versions;
 * :func:`grey_digits`, :func:`fit_grey_digits`: the grey-digit data and
   loop of the two lossy trainers.
@@ -31,7 +33,8 @@ from vae import checkpoint, data, resume
 from vae.training import BetaSchedule, fit_epochs, versions
 
 
-def claim_run_dir(run_dir, config_file: str, config, older_defaults: dict | None = None) -> Path:
+def claim_run_dir(run_dir, config_file: str, config, older_defaults: dict | None = None,
+                  record: bool = True) -> Path:
     """Make the run folder and record the run's options in ``run_dir/config_file``; refuse a folder of another run.
 
     Only ``epochs`` may differ from the recorded options, so that a finished
@@ -44,6 +47,8 @@ def claim_run_dir(run_dir, config_file: str, config, older_defaults: dict | None
         config: the run's config dataclass, with ``as_dict()`` and ``learning_rate_schedule``.
         older_defaults: values of options that files written before those
             options existed lack (e.g. ``{"precision": "float32"}``).
+        record: False to only check the folder (made and recorded by a later
+            call), e.g. before a run is refused for a reason of its own.
 
     Returns:
         ``run_dir`` as a ``Path``.
@@ -54,7 +59,6 @@ def claim_run_dir(run_dir, config_file: str, config, older_defaults: dict | None
     Introduced in chapter 5.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / config_file
     wanted = json.loads(json.dumps(config.as_dict()))
     if path.is_file():
@@ -63,7 +67,9 @@ def claim_run_dir(run_dir, config_file: str, config, older_defaults: dict | None
         if {**recorded, **free} != {**wanted, **free}:
             raise ValueError(f"{run_dir} holds a run with another configuration ({path}); "
                              "choose a new folder or delete it")
-    checkpoint.write_json_atomic(path, wanted)
+    if record:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        checkpoint.write_json_atomic(path, wanted)
     return run_dir
 
 
@@ -120,6 +126,51 @@ def fit_resumably(model: keras.Model, run_dir, batches: Callable[[int], tf.data.
     fit_epochs(model, batches, epochs, initial_epoch=state["epochs_done"], schedule=schedule,
                validation=validation, on_epoch_begin=start_clock, on_epoch_end=save_state)
     return state
+
+
+INITIALISED_FROM_FILE = "initialised_from.json"
+"""The run folder's record of the checkpoint a run started from (see :func:`initialise_once`)."""
+
+
+def initialise_once(model: keras.Model, run_dir, directory: str | None,
+                    copy_weights: Callable[[keras.Model, str], dict]) -> dict | None:
+    """Start a new run from a checkpoint's weights; a resumed run keeps its resume state's and reads no checkpoint.
+
+    The ``--init-from`` of ``train`` and ``train-codec`` (:func:`vae.training.train`,
+    :func:`vae.lossy.training.train_codec`). A new run (no resume state in
+    ``run_dir``) calls ``copy_weights(model, directory)``, which checks and copies the
+    weights and returns what the manifest records, and keeps that record in
+    ``run_dir/initialised_from.json``; a resumed run returns the kept record
+    without calling it: the checkpoint is read once per run (it may have
+    changed or gone since), and the resume state restores the weights and
+    the optimizer, which a new run starts fresh.
+
+    A trainer calls it after checking its run folder and before recording
+    its options there (:func:`claim_run_dir` with ``record=False``, then
+    ``True``), so a run refused for its checkpoint leaves no options behind
+    that would refuse the corrected command.
+
+    Args:
+        model: the run's freshly built model.
+        run_dir: the run folder.
+        directory: the checkpoint folder to start from, or None (then nothing happens).
+        copy_weights: ``copy_weights(model, directory)`` -> the manifest's record (JSON types).
+
+    Returns:
+        the manifest's ``initialised_from`` record, or None without ``directory``.
+
+    Introduced in chapter 10 with the learned codec's low-rate runs.
+    """
+    if directory is None:
+        return None
+    run_dir = Path(run_dir)
+    kept = run_dir / INITIALISED_FROM_FILE
+    if (run_dir / resume.LATEST_FILE).is_file() and kept.is_file():
+        return json.loads(kept.read_text())
+    record = copy_weights(model, directory)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint.write_json_atomic(kept, record)
+    return record
 
 
 def run_summary(state: dict, train_images: int, cpu_minutes: bool = False) -> dict:

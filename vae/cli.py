@@ -172,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="cosine: decay to 1%% of --learning-rate over the run")
     train.add_argument("--precision", choices=defaults.PRECISIONS, default=TRAINING["precision"],
                        help="mixed_bfloat16: compute in bfloat16, keep weights and losses in float32")
+    train.add_argument("--init-from", type=Path, metavar="DIR",
+                       help="start from the weights of this VAE checkpoint folder (e.g. vae/checkpoints/conv) "
+                            "instead of random ones: its model must have the same --architecture, sizes "
+                            "(--latent-dim, ...) and --decoder, else the run is refused naming what differs. "
+                            "With --prior vampprior and a DIR without one, the pseudo-inputs start at "
+                            "--pseudo-inputs training digits drawn with --seed. The optimizer starts fresh; a "
+                            "resumed run continues from its resume state, not from DIR")
 
     codec = defaults.CODEC_TRAINING
     train_codec = commands.add_parser(
@@ -215,22 +222,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--record", action="store_true",
                           help="also store the figures in the checkpoint's manifest under 'evaluations'")
     _add_force(evaluate, "with --record: replace figures the manifest already holds for these settings")
-    evaluate.add_argument("--resume-dir", type=Path, default=Path("runs") / "evaluate",
-                          help="folder for the per-image figures of an unfinished run: stop a long "
-                               "evaluation and run the same command again to continue it (default "
-                               "runs/evaluate; the file is removed when the run completes)")
     evaluate.add_argument("--subset", type=_positive_int, metavar="N",
                           help="evaluate a fixed random subset of N test digits instead, numpy's "
                                "default_rng(SUBSET_SEED).permutation(10000)[:N], each digit with its own "
                                "sampling keys, and k = 100 on the same digits beside k (the per-digit "
-                               "difference is recorded); not with --limit, and --resume-dir does not apply "
-                               "(see --state)")
+                               "difference is recorded); not with --limit")
     evaluate.add_argument("--subset-seed", type=_seed, metavar="SUBSET_SEED",
                           help="with --subset: the seed of the subset (default 0)")
     evaluate.add_argument("--state", type=Path, metavar="FILE",
-                          help="with --subset: a JSON file of the per-digit figures, written after every "
-                               "--batch-size digits and kept when the run completes; run the same command "
-                               "again to continue (commit the file to continue on another machine)")
+                          help="where an unfinished run keeps the figures of the digits done, written after "
+                               "every --batch-size digits: stop a long evaluation and run the same command "
+                               "again to continue it. With --subset a .json file, kept when the run "
+                               "completes (commit it to continue on another machine); otherwise an .npz "
+                               "file, removed when the run completes (default "
+                               "runs/evaluate/MODEL-kK-nN-seedS-FINGERPRINT.npz)")
     evaluate.add_argument("--minutes", type=_positive_float,
                           help="with --subset: stop cleanly, state saved, after the first --batch-size "
                                "digits that end past this many minutes")
@@ -483,6 +488,9 @@ def run_train(args) -> int:
     from vae import training
 
     options = _model_options(args)
+    if args.init_from is not None and not _is_vae_checkpoint(args.init_from):
+        raise UsageError(f"{PROGRAM} train: --init-from {args.init_from} is not a checkpoint folder of "
+                         f"'train' (no manifest.json naming a VAE architecture)")
     run_dir = args.run_dir or Path("runs") / args.name
     _refuse_a_finished_checkpoint(args, args.out or run_dir)
     latent_dim = options["latent_dims"][0] if args.architecture == "ladder" else args.latent_dim  # z_1's size
@@ -490,7 +498,8 @@ def run_train(args) -> int:
         architecture=args.architecture, latent_dim=latent_dim, model_options=options,
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, beta=args.beta,
         kl_warmup_epochs=args.kl_warmup_epochs, seed=args.seed,
-        learning_rate_schedule=args.learning_rate_schedule, precision=args.precision)
+        learning_rate_schedule=args.learning_rate_schedule, precision=args.precision,
+        init_from=None if args.init_from is None else str(args.init_from))
     with tqdm(total=config.epochs, desc=f"training {args.name}", unit="epoch", file=sys.stderr,
               disable=None) as bar:
         def progress(record):
@@ -610,9 +619,11 @@ def run_evaluate(args) -> int:
 
     if args.subset is not None:
         return _run_evaluate_subset(args)
-    for flag, value in (("--subset-seed", args.subset_seed), ("--state", args.state), ("--minutes", args.minutes)):
+    for flag, value in (("--subset-seed", args.subset_seed), ("--minutes", args.minutes)):
         if value is not None:
             raise UsageError(f"{PROGRAM} evaluate: {flag} needs --subset")
+    if args.state is not None and args.state.suffix != ".npz":
+        raise UsageError(f"{PROGRAM} evaluate: --state without --subset is an .npz file, got {args.state}")
     model, directory = _load_model(args)
     images, _ = data.binarized_test_set(limit=args.limit)
     key = checkpoint.evaluation_key(args.k, len(images), args.seed)
@@ -624,7 +635,8 @@ def run_evaluate(args) -> int:
     fingerprint = evaluation.evaluation_fingerprint(model, images, args.k, args.batch_size,
                                                     EVALUATION["chunk_size"], args.seed)
     label = args.model or Path(directory).resolve().name
-    partial = args.resume_dir / f"{label}-k{args.k}-n{len(images)}-seed{args.seed}-{fingerprint[:12]}.npz"
+    partial = args.state or (Path("runs") / "evaluate"
+                             / f"{label}-k{args.k}-n{len(images)}-seed{args.seed}-{fingerprint[:12]}.npz")
     if partial.exists():
         print(f"resuming from {partial}", file=sys.stderr)
     try:
@@ -670,6 +682,8 @@ def _run_evaluate_subset(args) -> int:
         raise UsageError(f"{PROGRAM} evaluate: --subset and --limit exclude each other")
     if args.minutes is not None and args.state is None:
         raise UsageError(f"{PROGRAM} evaluate: --minutes needs --state (where the digits done are kept)")
+    if args.state is not None and args.state.suffix != ".json":
+        raise UsageError(f"{PROGRAM} evaluate: --state with --subset is a .json file, got {args.state}")
     if args.subset > subset_evaluation.TEST_DIGITS:
         raise UsageError(f"{PROGRAM} evaluate: --subset must be at most {subset_evaluation.TEST_DIGITS:,}")
     subset_seed = subset_evaluation.SUBSET_SEED if args.subset_seed is None else args.subset_seed

@@ -132,18 +132,43 @@ class LadderVAE(_FreeBits, _LatentModel):
         layers = [None] * self.layers_count
         z_above = None
         for i in reversed(range(self.layers_count)):
-            mean_hat, log_var_hat = bottom_up[2 * i], bottom_up[2 * i + 1]
-            if i == self.layers_count - 1:
-                p_mean, p_log_var = tf.zeros_like(mean_hat), tf.zeros_like(log_var_hat)
-                q_mean, q_log_var = mean_hat, log_var_hat
-            else:
-                p_mean, p_log_var = (_float32(t) for t in self.top_down[i](z_above))
-                q_mean, q_log_var = precision_weighted(mean_hat, log_var_hat, p_mean, p_log_var)
+            q_mean, q_log_var, p_mean, p_log_var = self._conditionals(bottom_up, i, z_above)
             z = self._draw(q_mean, q_log_var, self._layer_seed(seed, i)) if sample else q_mean
             layers[i] = {"z": z, "q_mean": q_mean, "q_log_var": q_log_var, "p_mean": p_mean,
                          "p_log_var": p_log_var}
             z_above = z
         return layers
+
+    def _conditionals(self, bottom_up, i: int, z_above):
+        """Layer ``i``'s ``(q_mean, q_log_var, p_mean, p_log_var)`` given the code above it.
+
+        ``q`` is q(z_i | z_{i+1}, x) and ``p`` is p(z_i | z_{i+1}); for the
+        top layer (``i == L - 1``) they are q(z_L | x), the top bottom-up
+        Gaussian, and N(0, I), and ``z_above`` is ignored.
+
+        Args:
+            bottom_up: the encoder's outputs for the batch (``_bottom_up``),
+                ``[mean_1, log_var_1, ..., mean_L, log_var_L]``, each
+                ``(batch, latent_dims[j])`` float32.
+            i: the layer, 0 for z_1 (bottom first).
+            z_above: z_{i+1}, ``(batch, latent_dims[i + 1])`` float32, any
+                value (a draw, a posterior mean, or the bits-back codec's
+                grid values of :mod:`vae.compression._hierarchical`).
+
+        Returns:
+            four float32 tensors ``(batch, latent_dims[i])``.
+        """
+        mean_hat, log_var_hat = bottom_up[2 * i], bottom_up[2 * i + 1]
+        if i == self.layers_count - 1:
+            return mean_hat, log_var_hat, tf.zeros_like(mean_hat), tf.zeros_like(log_var_hat)
+        p_mean, p_log_var = self._conditional_prior(i, z_above)
+        q_mean, q_log_var = precision_weighted(mean_hat, log_var_hat, p_mean, p_log_var)
+        return q_mean, q_log_var, p_mean, p_log_var
+
+    def _conditional_prior(self, i: int, z_above):
+        """``(mean, log_var)`` of p(z_i | z_{i+1}) for a layer below the top (``i < L - 1``), each
+        ``(batch, latent_dims[i])`` float32, from z_{i+1} ``(batch, latent_dims[i + 1])``."""
+        return tuple(_float32(t) for t in self.top_down[i](z_above))
 
     @staticmethod
     def _layer_seed(seed, i: int):

@@ -111,7 +111,14 @@ class Prior:
           in units of z (the standard normal's: zeros and ones);
         - ``("categorical", probabilities)``: float64
           ``(n * latent_dim, grid.bins)``, each row the probabilities of the
-          bins ``-grid.max_bin .. grid.max_bin`` (a mixture's, say).
+          bins ``-grid.max_bin .. grid.max_bin`` (a mixture's per dimension, say);
+
+        or, for a prior that does not factorize over the latent axis:
+
+        - ``("mixture", means, stds)``: the equal-weight mixture of ``K``
+          diagonal Gaussians, float64 ``(K, latent_dim)`` each, in units of z,
+          whatever ``n`` (the VampPrior's); the codec pushes each code under one
+          component with bits back on which (:mod:`vae.compression._mixture`).
 
         Args:
             grid: a :class:`vae.compression.LatentGrid`.

@@ -179,6 +179,13 @@ class TrainConfig:
             bfloat16, weights and losses stay float32; faster on CPUs and GPUs
             with bfloat16 units). The checkpoint holds float32 weights either
             way and is evaluated in float32.
+        init_from: a VAE checkpoint folder to start from instead of random
+            weights (e.g. ``vae/checkpoints/conv``, to fine-tune it with a
+            VampPrior), or None. Its model must have the same architecture,
+            sizes and decoder; a VampPrior it lacks starts its pseudo-inputs
+            at training digits; the optimizer starts fresh. The manifest's
+            ``initialised_from`` records the folder and its weights' SHA-256
+            (chapter 11).
 
     Introduced in chapter 5.
     """
@@ -194,6 +201,7 @@ class TrainConfig:
     seed: int = _DEFAULT["seed"]
     learning_rate_schedule: str = _DEFAULT["learning_rate_schedule"]
     precision: str = _DEFAULT["precision"]
+    init_from: str | None = None
 
     def __post_init__(self):
         for name, minimum in (("latent_dim", 1), ("epochs", 1), ("batch_size", 1), ("seed", 0)):
@@ -203,6 +211,8 @@ class TrainConfig:
         check_number(self.learning_rate, "learning_rate", strict=True)
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.init_from is not None and not isinstance(self.init_from, str):
+            raise ValueError(f"init_from must be a folder name (str) or None, got {self.init_from!r}")
         if self.learning_rate_schedule not in LEARNING_RATE_SCHEDULES:
             raise ValueError(f"learning_rate_schedule must be one of {LEARNING_RATE_SCHEDULES}, "
                              f"got {self.learning_rate_schedule!r}")
@@ -310,22 +320,34 @@ def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
             :func:`new_model`). ``batch_size`` stays the global batch, split
             evenly across the replicas; the manifest records the strategy.
 
+    With ``config.init_from`` a new run starts from that checkpoint's
+    weights (:func:`_initialise_from`); a resumed run starts from its resume
+    state and does not read the checkpoint again
+    (:func:`vae._resumable.initialise_once`).
+
     Returns:
         ``(model, manifest)``; the checkpoint is ``model.weights.h5`` with
-        ``manifest.json`` in ``export_dir`` (default ``run_dir``).
+        ``manifest.json`` in ``export_dir`` (default ``run_dir``). The
+        manifest's ``initialised_from`` is None, or ``{"checkpoint" (the
+        folder as given), "weights_sha256" (its weights' digest), "kept_fresh"
+        (the weights it lacked that keep their random start), and for a
+        VampPrior started at training digits "pseudo_inputs_from" (which)}``.
 
     Introduced in chapter 5.
     """
-    from vae._resumable import claim_run_dir, fit_resumably, run_summary
+    from vae._resumable import claim_run_dir, fit_resumably, initialise_once, run_summary
 
-    run_dir = claim_run_dir(run_dir, "train_config.json", config,
-                            older_defaults={"learning_rate_schedule": "constant", "precision": "float32"})
+    older_defaults = {"learning_rate_schedule": "constant", "precision": "float32", "init_from": None}
+    run_dir = claim_run_dir(run_dir, "train_config.json", config, older_defaults, record=False)
     uses_mnist = train_images is None
     if train_images is None:
         train_images, _ = data.load_mnist("train")
     if test_images is None:
         test_images, _ = data.binarized_test_set()
     model = new_model(config, _steps_per_epoch(len(train_images), config.batch_size), strategy)
+    initial = initialise_once(model, run_dir, config.init_from,
+                              lambda fresh, directory: _initialise_from(fresh, directory, train_images, config.seed))
+    claim_run_dir(run_dir, "train_config.json", config, older_defaults)
     pixels = tf.constant(np.asarray(train_images, dtype=np.float32))  # one copy shared by every epoch
 
     def measure(record: dict) -> None:
@@ -342,6 +364,7 @@ def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
     manifest = {
         "command": command,
         "train_config": config.as_dict(),
+        "initialised_from": initial,
         "data": {"train": "MNIST training digits, dynamically binarized" if uses_mnist else "caller-supplied",
                  "train_sha256": data.MNIST_SHA256["x_train"] if uses_mnist else _array_sha256(train_images),
                  "test_binarization_seed": data.TEST_BINARIZATION_SEED if uses_mnist else None,
@@ -351,6 +374,93 @@ def train(config: TrainConfig, run_dir, train_images=None, test_images=None,
     }
     manifest = checkpoint.save_checkpoint(model, export_dir or run_dir, manifest)
     return model, manifest
+
+
+# -- starting from a checkpoint -------------------------------------------------------
+_NOT_SHAPING_WEIGHTS = ("seed", "prior", "pseudo_inputs", "free_bits")
+"""Model options that shape no encoder or decoder weight: they may differ from the starting checkpoint's."""
+
+
+def _initialise_from(model: VAE, directory: str, train_images=None, seed: int = 0) -> dict:
+    """Copy the weights of the (verified) VAE checkpoint ``directory`` into ``model``; what the manifest records.
+
+    The encoder's and the decoder's weights (and a Ladder VAE's top-down
+    layers') are copied one by one in order; a learned prior's weights (a
+    VampPrior's pseudo-input logits) are copied when the checkpoint has
+    them. When it has none, a VampPrior's pseudo-inputs start at ``K``
+    training digits drawn with ``seed`` from ``train_images`` (grey,
+    ``(N, 28, 28, 1)``; :meth:`vae.vampprior.VampPrior.set_pseudo_inputs`),
+    as chapter 11 starts its own: from random logits, pixels near 0.5, a
+    fine-tuning run's small steps would barely move them. Nothing is copied
+    unless everything fits.
+
+    Raises:
+        ValueError: the checkpoint's model has another architecture, size or
+            decoder (the differing options are named), a prior with weights
+            this run's lacks, or a weight of another shape (the first one is
+            named).
+    """
+    source, manifest = checkpoint.load_checkpoint(directory)
+    omitted = {"decoder": defaults.DECODERS[0], "prior": "standard"}  # what get_config leaves out at its default
+    theirs, ours = ({**omitted, **m.get_config()} for m in (source, model))
+    differing = [key for key in sorted({*theirs, *ours} - set(_NOT_SHAPING_WEIGHTS))
+                 if theirs.get(key) != ours.get(key)]
+    if differing:
+        raise ValueError(f"{directory} holds another model than this run's: "
+                         + "; ".join(f"{key} {theirs.get(key)!r} there, {ours.get(key)!r} here" for key in differing)
+                         + " (init_from needs the same architecture, sizes and decoder)")
+    source_body, source_prior = _named_weights(source)
+    body, prior = _named_weights(model)
+    if source_prior and not prior:
+        raise ValueError(f"{directory} holds a model whose prior has weights "
+                         f"({', '.join(name for name, _ in source_prior)}) that this run's prior "
+                         f"({ours['prior']}) lacks; train with the same prior")
+    pairs = _matching_pairs(source_body + source_prior, body + (prior if source_prior else []), directory)
+    for theirs_weight, our_weight in pairs:
+        our_weight.assign(theirs_weight.numpy())
+    started_at_digits = None
+    if prior and not source_prior and hasattr(model.prior, "set_pseudo_inputs") and train_images is not None:
+        count = model.prior.pseudo_input_count
+        chosen = np.sort(np.random.default_rng(seed).choice(len(train_images), count, replace=False))
+        model.prior.set_pseudo_inputs(np.asarray(train_images)[chosen])
+        started_at_digits = f"{count} training digits, numpy.random.default_rng({seed}).choice(N, {count})"
+    return {"checkpoint": str(directory), "weights_sha256": manifest["weights_sha256"],
+            "kept_fresh": [] if source_prior or started_at_digits else [name for name, _ in prior],
+            **({"pseudo_inputs_from": started_at_digits} if started_at_digits else {})}
+
+
+def _named_weights(model: VAE) -> tuple[list, list]:
+    """``(body, prior)``: the model's weights but β as ``(name, variable)``, the prior's apart.
+
+    A name is the top-level part that holds the weight and the weight's own
+    path, e.g. ``encoder/conv1/kernel``.
+    """
+    owner: dict = {}
+    for layer in model.layers:
+        for weight in layer.weights:
+            owner.setdefault(id(weight), layer.name)
+    prior_ids = {id(w) for w in model.prior.weights} if isinstance(model.prior, keras.layers.Layer) else set()
+    body, prior = [], []
+    for weight in model.weights:
+        if weight is model.beta:
+            continue
+        part = owner.get(id(weight), model.name)
+        name = weight.path if weight.path.startswith(part + "/") else f"{part}/{weight.path}"
+        (prior if id(weight) in prior_ids else body).append((name, weight))
+    return body, prior
+
+
+def _matching_pairs(source: list, target: list, directory) -> list:
+    """Pair the checkpoint's weights with the run's in order; refuse, naming the first weight whose shape differs."""
+    for index in range(max(len(source), len(target))):
+        theirs = source[index] if index < len(source) else None
+        ours = target[index] if index < len(target) else None
+        if theirs is None or ours is None or tuple(theirs[1].shape) != tuple(ours[1].shape):
+            there = f"{theirs[0]} {tuple(theirs[1].shape)}" if theirs else "nothing"
+            here = f"{ours[0]} {tuple(ours[1].shape)}" if ours else "nothing"
+            raise ValueError(f"{directory} does not fit this run's model: weight {index + 1} is {there} "
+                             f"there and {here} here")
+    return [(theirs[1], ours[1]) for theirs, ours in zip(source, target)]
 
 
 def _distribution_record(strategy: tf.distribute.Strategy | None) -> dict:

@@ -15,9 +15,11 @@ once, not twice.
 No closed-form KL exists: :meth:`VampPrior.kl` is the one-sample estimate
 ``log q(z|x) - log p(z)`` at the posterior draw.
 
-Bits-back coding needs p(z) on the bins of a grid *per code number*; the
-mixture does not factorize over the latent axis, so :meth:`VampPrior.quantized`
-refuses with an explanation (the planned strategy is written there).
+Bits-back coding: the mixture does not factorize over the latent axis, so
+:meth:`VampPrior.quantized` describes it by its components and the codec
+pushes each code under one component, with bits back on which
+(:mod:`vae.compression._mixture`); a code costs its probability under the
+whole mixture.
 
 Introduced in chapter 11.
 """
@@ -27,10 +29,12 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from vae.checks import IMAGE_SHAPE, check_positive_int
 from vae.losses import log_normal_density
+from vae._padding import padded
 from vae.priors import Prior
 from vae.seeding import stateless_seed
 
@@ -65,6 +69,26 @@ class VampPrior(Prior, keras.layers.Layer):
         Introduced in chapter 11.
         """
         return tf.sigmoid(tf.cast(self.pseudo_input_logits, tf.float32))
+
+    def set_pseudo_inputs(self, images) -> None:
+        """Start the pseudo-inputs at ``images``: grey digits ``(K, 28, 28, 1)`` in [0, 1].
+
+        Each pixel is clipped to [0.05, 0.95] (a logit of about ±2.9, so that
+        gradient steps can still move it) and stored as its logit. Chapter
+        11 starts its VampPrior at training digits this way, and so does
+        ``python -m vae train --prior vampprior --init-from DIR``.
+
+        Raises:
+            ValueError: not ``K`` images of shape ``(28, 28, 1)``.
+
+        Introduced in chapter 11.
+        """
+        images = np.asarray(images, dtype=np.float64)
+        if images.shape != (self.pseudo_input_count, *IMAGE_SHAPE):
+            raise ValueError(f"expected {self.pseudo_input_count} images shaped {IMAGE_SHAPE}, "
+                             f"got shape {images.shape}")
+        clipped = np.clip(images, 0.05, 0.95)
+        self.pseudo_input_logits.assign(np.log(clipped / (1.0 - clipped)).astype(np.float32))
 
     def components(self) -> tuple[tf.Tensor, tf.Tensor]:
         """The mixture's Gaussians: ``(mean, log_var)``, each ``(K, latent_dim)`` float32.
@@ -120,20 +144,29 @@ class VampPrior(Prior, keras.layers.Layer):
         return tf.gather(mean, index) + tf.exp(0.5 * tf.gather(log_var, index)) * eps
 
     def quantized(self, grid, n: int) -> tuple:
-        """Refuses: the mixture does not factorize over the latent axis, which the codec's prior needs.
+        """The mixture for bits-back coding: ``("mixture", means, stds)``, its components in units of z.
 
-        The bits-back codec pushes each code number under its own discretized
-        distribution. Coding a VampPrior needs bits-back on the component
-        too: pop ``k`` under ``p(k | z_bins)`` (the mixture's responsibility
-        of the quantized code), push ``z`` under the factorized
-        ``N(mean_k, var_k)`` on the grid, push ``k`` under the uniform
-        ``1/K``; the net cost is ``-log2 p(z_bins)``. That is not built yet.
+        ``means`` and ``stds`` are float64 ``(K, latent_dim)``, from one
+        call of the encoder on the pseudo-inputs (as :meth:`components`, the
+        batch padded as :mod:`vae._padding` explains), so the sender and the
+        receiver get the same numbers. The mixture does
+        not factorize over the latent axis, so the codec cannot push a code
+        number by number under it; it pops a component ``k`` under the
+        responsibilities ``p(k | z_bins)`` of the quantized code, pushes the
+        code under ``N(mean_k, var_k)`` on the grid and pushes ``k`` under
+        the uniform ``1/K``: net ``-log2 p(z_bins)`` bits
+        (:mod:`vae.compression._mixture`). The description is the same for
+        any ``n``.
+
+        Args:
+            grid: a :class:`vae.compression.LatentGrid` (unused: the codec quantizes).
+            n: codes in the batch (unused).
 
         Introduced in chapter 11.
         """
-        raise NotImplementedError(
-            "bits-back coding with a VampPrior is not supported yet: the mixture does not factorize "
-            "over the latent axis; it needs bits-back on the component index (see VampPrior.quantized)")
+        inputs = np.asarray(self.pseudo_inputs())
+        mean, log_var = (np.asarray(t, dtype=np.float64)[:len(inputs)] for t in self._encode(padded(inputs)))
+        return ("mixture", mean, np.exp(0.5 * log_var))
 
     def __repr__(self) -> str:
         return f"VampPrior(latent_dim={self.latent_dim}, pseudo_inputs={self.pseudo_input_count})"

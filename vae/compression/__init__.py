@@ -5,6 +5,9 @@ Chapter 9 explains the method; the modules are small:
 - :mod:`vae.compression.bitsback`: what is pushed and popped per batch;
 - :mod:`vae.compression._autoregressive`: the pixels of a PixelCNN decoder
   (chapter 11), pushed at once and popped one by one;
+- :mod:`vae.compression._hierarchical`: every layer of a Ladder VAE (chapter 11);
+- :mod:`vae.compression._mixture`: the codes under a VampPrior (chapter 11),
+  pushed under one mixture component with bits back on which;
 - :mod:`vae.compression.container`: the file format and its checks;
 - :mod:`vae.compression.codec`: the codec and the one-call helpers;
 - :mod:`vae.compression.direct`: the model-free direct code that small files fall back to;
@@ -48,6 +51,7 @@ from vae.compression.bitsback import LatentGrid  # noqa: E402
 from vae.compression.codec import (BitsBackCodec, Decompressed, binary_images, bits_per_dim,  # noqa: E402
                                    compress, decompress, read_header)
 from vae.compression.container import CompressionError  # noqa: E402
+from vae.compression._hierarchical import borrowed_bits_per_layer  # noqa: E402
 
 __all__ = ["BitsBackCodec", "CompressionError", "Decompressed", "LatentGrid", "MissingDependencyError",
-           "binary_images", "bits_per_dim", "compress", "decompress", "read_header"]
+           "binary_images", "bits_per_dim", "borrowed_bits_per_layer", "compress", "decompress", "read_header"]

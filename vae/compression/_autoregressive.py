@@ -26,14 +26,8 @@ receiver, do not enter its arithmetic at all):
   ``(batch, 1, 28, 1)``; column c reads columns < c only. The sender runs
   it once per row (28 calls), the receiver once per pixel (784 calls).
 
-Batch padding: both sides run the networks on a batch padded with blank
-images to a multiple of :data:`BATCH_MULTIPLE`. oneDNN splits a batch over
-its threads, and for some shapes (odd batches, measured here) a sender with
-two threads and a receiver with one computed logits that differ in the last
-bit, so a file made on one machine failed to decode on another. With the
-batch a multiple of the thread count each image's arithmetic is the same
-whatever the number of threads (checked here for one and two threads; the
-images' checksum in the header catches any platform where it is not).
+Batch padding: every network call sees its batch padded with blank images
+(:mod:`vae._padding`, which says why).
 
 Stack order: the sender pushes the pixels position 783 first and position
 0 last (``encode_reverse`` of the sequence ordered by pixel position, then
@@ -50,10 +44,8 @@ import numpy as np
 import tensorflow as tf
 
 from vae.checks import PIXELS
+from vae._padding import padded
 from vae.pixelcnn import COLUMNS, ROWS, _shift_down
-
-BATCH_MULTIPLE = 8
-"""The networks see batches padded to a multiple of this (1, 2, 4 or 8 threads split them evenly)."""
 
 AUTOREGRESSIVE = "pixelcnn"
 """The decoder kind (``model.decoder_name``, the header's ``decoder``) coded by this module."""
@@ -148,8 +140,8 @@ def push_pixels(coder, model, images: np.ndarray, codes: np.ndarray) -> None:
     horizontal ones. Introduced in chapter 11.
     """
     passes, batch = _passes(model), len(images)
-    pixels = _padded(images.astype(np.float32)[..., None])
-    conditions = passes.conditions(tf.constant(_padded(codes)))
+    pixels = padded(images.astype(np.float32)[..., None])
+    conditions = passes.conditions(tf.constant(padded(codes)))
     links = passes.links(tf.constant(pixels), conditions)
     probabilities = np.empty((PIXELS, batch))  # by pixel position, then image: the order of the pops
     for row in range(ROWS):
@@ -176,8 +168,8 @@ def pop_pixels(coder, model, codes: np.ndarray) -> np.ndarray:
     decoded so far) and 784 one-row passes. Introduced in chapter 11.
     """
     passes, batch = _passes(model), len(codes)
-    conditions = passes.conditions(tf.constant(_padded(codes)))
-    pixels = _padded(np.zeros((batch, ROWS, COLUMNS, 1), np.float32))  # the padding images stay blank
+    conditions = passes.conditions(tf.constant(padded(codes)))
+    pixels = padded(np.zeros((batch, ROWS, COLUMNS, 1), np.float32))  # the padding images stay blank
     for row in range(ROWS):
         links = passes.links(tf.constant(pixels), conditions)  # rows < row are known; row's link reads only them
         row_links, row_conditions = _row_inputs(links, conditions, row)
@@ -189,8 +181,3 @@ def pop_pixels(coder, model, codes: np.ndarray) -> np.ndarray:
         pixels[:, row] = current[:, 0]
     return pixels[:batch, ..., 0].astype(np.uint8)
 
-
-def _padded(array: np.ndarray) -> np.ndarray:
-    """``array`` with zero rows appended up to a multiple of :data:`BATCH_MULTIPLE` (see the module docstring)."""
-    missing = -len(array) % BATCH_MULTIPLE
-    return np.concatenate([array, np.zeros((missing, *array.shape[1:]), array.dtype)]) if missing else array

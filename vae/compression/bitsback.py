@@ -12,7 +12,9 @@ Barber 2019):
    p(x|z) = prod_i p(x_i | x_<i, z) the receiver can only evaluate pixel
    by pixel, see :mod:`vae.compression._autoregressive`;
 3. **push** ``z`` under the prior p(z) (``model.prior.quantized``, see
-   :class:`vae.priors.Prior`): -log2 p(z) bits.
+   :class:`vae.priors.Prior`): -log2 p(z) bits; for a mixture prior such
+   as the VampPrior of chapter 11, pushed under one component with bits
+   back on which, see :mod:`vae.compression._mixture`.
 
 The stack grows by -log2 p(x|z) - log2 p(z) + log2 q(z|x) bits per image,
 whose average is the negative ELBO. Decoding runs the three steps backwards
@@ -46,6 +48,9 @@ import numpy as np
 
 from vae.checks import PIXELS  # noqa: F401  (the codec counts bits per pixel with it)
 from vae.compression import _autoregressive as autoregressive
+from vae.compression import _hierarchical as hierarchical
+from vae.compression import _mixture as mixture
+from vae._padding import padded
 from vae.models import VAE
 
 
@@ -123,9 +128,10 @@ def _posterior(model, images: np.ndarray, grid: LatentGrid) -> tuple:
     Args:
         images: binary images, uint8 ``(batch, 28, 28)``.
     """
-    mean, log_var = model.encode(images[..., None].astype(np.float32))
-    mean = np.asarray(mean, dtype=np.float64).ravel()
-    std = np.exp(0.5 * np.asarray(log_var, dtype=np.float64).ravel())
+    batch = len(images)
+    mean, log_var = model.encode(padded(images[..., None].astype(np.float32)))  # see vae._padding
+    mean = np.asarray(mean, dtype=np.float64)[:batch].ravel()
+    std = np.exp(0.5 * np.asarray(log_var, dtype=np.float64)[:batch].ravel())
     return grid.gaussian(), (mean / grid.bin_width, np.maximum(std / grid.bin_width, 1e-6)), 0
 
 
@@ -135,12 +141,16 @@ def _likelihood(model, bins: np.ndarray, grid: LatentGrid) -> tuple:
     Args:
         bins: code bins, int32 ``(batch, latent_dim)``.
     """
-    return autoregressive.pixel_distribution(np.asarray(model.decode(grid.codes(bins))))
+    logits = np.asarray(model.decode(padded(grid.codes(bins))))[:len(bins)]  # see vae._padding
+    return autoregressive.pixel_distribution(logits)
 
 
-def _prior(model, batch: int, grid: LatentGrid) -> tuple:
-    """p(z) of ``batch`` codes on the grid, from ``model.prior.quantized`` (see :class:`vae.priors.Prior`)."""
-    kind, *parameters = model.prior.quantized(grid, batch)
+def _prior(description: tuple, grid: LatentGrid) -> tuple:
+    """p(z) of a batch's codes on the grid, from the ``description`` that ``model.prior.quantized`` returns.
+
+    A Gaussian or a categorical per code number (see :class:`vae.priors.Prior`).
+    """
+    kind, *parameters = description
     if kind == "gaussian":
         mean, std = (np.asarray(p, dtype=np.float64) for p in parameters)
         return grid.gaussian(), (mean / grid.bin_width, std / grid.bin_width), 0
@@ -148,7 +158,8 @@ def _prior(model, batch: int, grid: LatentGrid) -> tuple:
         (probabilities,) = parameters
         return constriction.stream.model.Categorical(perfect=False), (np.asarray(probabilities, np.float64),), \
             grid.max_bin
-    raise ValueError(f"a prior's quantized() must describe a 'gaussian' or a 'categorical', got {kind!r}")
+    raise ValueError(f"a prior's quantized() must describe a 'gaussian', a 'categorical' or a 'mixture', "
+                     f"got {kind!r}")
 
 
 def _push(coder, values: np.ndarray, distribution: tuple) -> None:
@@ -169,11 +180,17 @@ def borrowed_bits_per_image(model, grid: LatentGrid) -> int:
     The codec starts the stack with this many bits (rounded up to whole
     words) and lets each batch grow only as far as the stack holds this
     much per image (the ramp of :mod:`vae.compression.codec`):
-    ``grid.initial_bits_per_code`` per code number popped under q(z|x).
+    ``grid.initial_bits_per_code`` per code number popped under q(z|x), of
+    every layer of a Ladder VAE (whose pops all come before its first push,
+    see :mod:`vae.compression._hierarchical`), plus, for a prior that is a
+    mixture of ``K`` components, the ``ceil(log2 K)`` bits of its component
+    (:mod:`vae.compression._mixture`).
 
     Introduced in chapter 9.
     """
-    return model.latent_dim * grid.initial_bits_per_code
+    if hierarchical.is_hierarchical(model):
+        return sum(hierarchical.layer_sizes(model)) * grid.initial_bits_per_code
+    return model.latent_dim * grid.initial_bits_per_code + mixture.component_bits(model, grid)
 
 
 # -- one batch: encode, and its mirror ------------------------------------------------------
@@ -185,7 +202,8 @@ def encode_batch(coder, model: VAE, images: np.ndarray, grid: LatentGrid) -> np.
     model takes part only through its public contract (``encode``,
     ``decode``, ``prior``), so any model that keeps it compresses; a
     PixelCNN decoder (chapter 11, no ``decode``) has its pixels pushed by
-    :mod:`vae.compression._autoregressive` instead.
+    :mod:`vae.compression._autoregressive` instead, and a Ladder VAE's
+    layers are all coded by :mod:`vae.compression._hierarchical`.
 
     Args:
         coder: a ``constriction.stream.stack.AnsCoder``.
@@ -195,17 +213,24 @@ def encode_batch(coder, model: VAE, images: np.ndarray, grid: LatentGrid) -> np.
 
     Returns:
         the code bins popped under q(z|x) and pushed under the prior, int32
-        ``(batch, latent_dim)`` (code values are ``bins * grid.bin_width``).
+        ``(batch, latent_dim)`` (code values are ``bins * grid.bin_width``);
+        for a Ladder VAE every layer's, ``(batch, sum(latent_dims))``.
 
     Introduced in chapter 9.
     """
+    if hierarchical.is_hierarchical(model):  # a Ladder VAE: every layer (chapter 11)
+        return hierarchical.encode_batch(coder, model, images, grid)
     batch = len(images)
     bins = _pop(coder, _posterior(model, images, grid)).reshape(batch, model.latent_dim)  # 1. borrow bits
     if autoregressive.decoder_kind(model) == autoregressive.AUTOREGRESSIVE:                # 2. x | z
         autoregressive.push_pixels(coder, model, images, grid.codes(bins))
     else:
         _push(coder, images, _likelihood(model, bins, grid))
-    _push(coder, bins, _prior(model, batch, grid))                                          # 3. z
+    prior = model.prior.quantized(grid, batch)                                              # 3. z
+    if prior[0] == mixture.MIXTURE:
+        mixture.push_codes(coder, bins, prior, grid)
+    else:
+        _push(coder, bins, _prior(prior, grid))
     return bins
 
 
@@ -218,7 +243,13 @@ def decode_batch(coder, model: VAE, batch: int, grid: LatentGrid) -> np.ndarray:
 
     Introduced in chapter 9.
     """
-    bins = _pop(coder, _prior(model, batch, grid)).reshape(batch, model.latent_dim)        # 3. z
+    if hierarchical.is_hierarchical(model):  # a Ladder VAE: every layer (chapter 11)
+        return hierarchical.decode_batch(coder, model, batch, grid)
+    prior = model.prior.quantized(grid, batch)                                              # 3. z
+    if prior[0] == mixture.MIXTURE:
+        bins = mixture.pop_codes(coder, batch, prior, grid)
+    else:
+        bins = _pop(coder, _prior(prior, grid)).reshape(batch, model.latent_dim)
     if autoregressive.decoder_kind(model) == autoregressive.AUTOREGRESSIVE:                # 2. x | z
         images = autoregressive.pop_pixels(coder, model, grid.codes(bins))
     else:

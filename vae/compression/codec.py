@@ -7,7 +7,7 @@ The file's header (see :mod:`vae.compression.container`) holds::
     model, weights_sha256      which checkpoint the file needs
     count, batch_size          how many images, and at most how many coded at a time
     batch_sizes                the batches in coding order, run-length coded (see below)
-    latent_dim, grid           the code size and its discretization
+    latent_dim, grid           the code size (a Ladder VAE's: its layers' sizes, a list) and its discretization
     initial_words, initial_seed  the random start of the stack (see below)
     payload_words              length of the ANS stack
     images_sha256              checksum of the original images
@@ -15,6 +15,8 @@ The file's header (see :mod:`vae.compression.container`) holds::
     method                     "bits-back" (files written before it existed lack it)
     architecture, decoder      the model's kind, e.g. "conv" and "pixelcnn" (chapter 11; files
                                written before lack them and are "factorized")
+    prior                      "vampprior" for a VampPrior model (chapter 11); absent for the
+                               standard normal prior, so those files keep their layout
 
 Small inputs: with ``fallback=True``, when a direct code of the pixels (the
 best of raw DEFLATE, bz2, LZMA and an adaptive context model,
@@ -53,7 +55,7 @@ import constriction
 import numpy as np
 
 from vae import checkpoint, pretrained
-from vae.compression import _autoregressive as autoregressive, container, direct
+from vae.compression import _autoregressive as autoregressive, _hierarchical as hierarchical, container, direct
 from vae.compression.bitsback import PIXELS, LatentGrid, borrowed_bits_per_image, decode_batch, encode_batch
 from vae.compression.container import CompressionError
 from vae.models import VAE
@@ -199,12 +201,14 @@ class BitsBackCodec:
         names_blob = lzma.compress("\n".join(names).encode()) if names is not None else b""
         header = {"model": self.name, "weights_sha256": self.weights_sha256, "count": len(images),
                   "batch_size": self.batch_size, "batch_sizes": _run_lengths(sizes),
-                  "latent_dim": self.model.latent_dim,
+                  "latent_dim": hierarchical.header_latent_dim(self.model),
                   "grid": dataclasses.asdict(self.grid), "initial_words": len(initial),
                   "initial_seed": initial_seed, "payload_words": len(words),
                   "images_sha256": _images_sha256(images), "names_bytes": len(names_blob),
                   "method": "bits-back", "architecture": self.model.architecture,
                   "decoder": autoregressive.decoder_kind(self.model)}
+        if _prior_name(self.model) != "standard":
+            header["prior"] = _prior_name(self.model)
         blob = container.pack(header, words.tobytes() + names_blob)
         if fallback:
             small = direct.encode_direct(images, names_blob)
@@ -269,21 +273,27 @@ class BitsBackCodec:
         return Decompressed(images=images, names=names, header=header)
 
     def _check_same_model(self, header: dict) -> None:
-        kind = (header.get("architecture", self.model.architecture), header.get("decoder", "factorized"))
-        if kind != (self.model.architecture, autoregressive.decoder_kind(self.model)):
+        kind = (header.get("architecture", self.model.architecture), header.get("decoder", "factorized"),
+                header.get("prior", "standard"))
+        ours = (self.model.architecture, autoregressive.decoder_kind(self.model), _prior_name(self.model))
+        if kind != ours:
             raise CompressionError(
-                f"this file was compressed with a {kind[0]} VAE with a {kind[1]} decoder (model "
-                f"{header['model']!r}), not with a {self.model.architecture} VAE with a "
-                f"{autoregressive.decoder_kind(self.model)} decoder like {self.name!r}; decompress it with "
-                "the model it names")
+                f"this file was compressed with a {kind[0]} VAE with a {kind[1]} decoder and the {kind[2]} "
+                f"prior (model {header['model']!r}), not with a {ours[0]} VAE with a {ours[1]} decoder and the "
+                f"{ours[2]} prior like {self.name!r}; decompress it with the model it names")
         if header["model"] != self.name or header["weights_sha256"] != self.weights_sha256:
             raise CompressionError(
                 f"this file was compressed with model {header['model']!r} (weights "
                 f"{header['weights_sha256'][:12]}...), not with {self.name!r} (weights "
                 f"{self.weights_sha256[:12]}...); decompress it with that checkpoint")
-        if header["latent_dim"] != self.model.latent_dim:
+        if header["latent_dim"] != hierarchical.header_latent_dim(self.model):
             raise CompressionError(f"the file's codes have {header['latent_dim']} numbers, "
-                                   f"the model's {self.model.latent_dim}")
+                                   f"the model's {hierarchical.header_latent_dim(self.model)}")
+
+
+def _prior_name(model) -> str:
+    """The model's prior as the header names it: ``"standard"`` (N(0, I)) or ``"vampprior"``."""
+    return getattr(model, "prior_name", "standard")
 
 
 def _decompress_direct(blob: bytes, progress: Callable[[int], object] | None = None) -> Decompressed:

@@ -22,7 +22,7 @@ from typing import Callable
 import keras
 
 from vae import defaults
-from vae._resumable import claim_run_dir, fit_grey_digits, grey_digits, run_summary
+from vae._resumable import claim_run_dir, fit_grey_digits, grey_digits, initialise_once, run_summary
 from vae.checks import check_int, check_number
 from vae.lossy import storage
 from vae.lossy.codec_model import LearnedCodec
@@ -129,11 +129,12 @@ def train_codec(config: CodecTrainConfig, run_dir, train_images=None, test_image
 
     Introduced in chapter 10.
     """
-    run_dir = claim_run_dir(run_dir, "codec_config.json", config,
-                            older_defaults={"learning_rate_schedule": "constant"})
+    older_defaults = {"learning_rate_schedule": "constant"}
+    run_dir = claim_run_dir(run_dir, "codec_config.json", config, older_defaults, record=False)
     train_images, test_images, data_record = grey_digits(config, train_images, test_images)
     model = new_codec(config, -(-len(train_images) // config.batch_size))
-    initial = _initialise_from(model, config.init_from) if config.init_from is not None else None
+    initial = initialise_once(model, run_dir, config.init_from, _initialise_from)  # not again on resuming
+    claim_run_dir(run_dir, "codec_config.json", config, older_defaults)
     state = fit_grey_digits(model, run_dir, config, train_images, test_images, storage.save_weights_atomic,
                             storage.load_weights_into, progress=progress)
     manifest = {
