@@ -3,6 +3,8 @@
 The lossy and VQ files must decode to the same bytes whatever the thread
 counts of TensorFlow, OpenMP and BLAS; the tests encode in one process and
 decode in others with :data:`ONE_THREAD`, :data:`MANY_THREADS` or the defaults.
+Bits-back files likewise: :func:`decompress_with_one_thread` runs the CLI's
+decompress in a process whose TensorFlow has one thread.
 """
 
 import os
@@ -24,3 +26,28 @@ def run_python(script: str, arguments: list, threads: dict) -> str:
                             text=True, timeout=300, env=environment)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout.strip().splitlines()[-1]
+
+
+DECOMPRESS_WITH_ONE_THREAD = """
+import sys
+import tensorflow as tf
+tf.config.threading.set_intra_op_parallelism_threads(1)
+tf.config.threading.set_inter_op_parallelism_threads(1)
+from vae import cli
+sys.exit(cli.main(["decompress", *sys.argv[1:]]))
+"""
+
+
+def decompress_with_one_thread(packed, restored, checkpoint=None) -> None:
+    """``python -m vae decompress packed -o restored [--checkpoint checkpoint]`` in a fresh one-thread process.
+
+    TensorFlow's thread counts are set in the process before any work, as a
+    reader on a one-core machine would have them; fails the test with the
+    process's last stderr if it does not exit with 0.
+    """
+    arguments = [str(packed), "-o", str(restored)]
+    if checkpoint is not None:
+        arguments += ["--checkpoint", str(checkpoint)]
+    result = subprocess.run([sys.executable, "-c", DECOMPRESS_WITH_ONE_THREAD, *arguments], capture_output=True,
+                            text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]

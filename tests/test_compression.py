@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from other_process import decompress_with_one_thread
 from vae import compression, data, evaluation, losses
 from vae.compression import BitsBackCodec, CompressionError, LatentGrid, container
 from vae.compression.baselines import baseline_sizes, packed_pixels
@@ -346,16 +347,6 @@ def test_a_header_without_the_codec_fields_is_a_clear_error(conv_codec):
         compression.decompress(container.pack({}, b""))
 
 
-DECOMPRESS_WITH_ONE_THREAD = """
-import sys
-import tensorflow as tf
-tf.config.threading.set_intra_op_parallelism_threads(1)
-tf.config.threading.set_inter_op_parallelism_threads(1)
-from vae import cli
-sys.exit(cli.main(["decompress", sys.argv[1], "-o", sys.argv[2]]))
-"""
-
-
 def test_a_file_made_with_two_threads_decodes_with_one(conv_codec, test_digits, tmp_path):
     """The ramp's batches (1, 2, 4, 8, 16, 25 and an odd rest) decode the same in a one-thread process:
     unpadded, odd batches computed other last bits there and such files failed (vae._padding)."""
@@ -364,8 +355,6 @@ def test_a_file_made_with_two_threads_decodes_with_one(conv_codec, test_digits, 
     sizes = [size for size, repeats in compression.read_header(packed.read_bytes())["batch_sizes"]
              for _ in range(repeats)]
     assert any(size % 2 for size in sizes[1:])  # an odd batch besides the first digit
-    done = subprocess.run([sys.executable, "-c", DECOMPRESS_WITH_ONE_THREAD, str(packed), str(restored)],
-                          capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
+    decompress_with_one_thread(packed, restored)
     with np.load(restored) as archive:
         assert np.array_equal(archive["images"], test_digits[:200])
