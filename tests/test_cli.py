@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vae import checkpoint, cli, evaluation, models, training
+from vae import checkpoint, cli, data, evaluation, models, training
 from vae.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,13 +177,16 @@ def test_train_writes_a_loadable_checkpoint_and_records_the_command(trained):
 
 
 def test_evaluate_prints_json_and_can_record_it(trained, capsys):
-    assert main(["evaluate", "--checkpoint", str(trained), "--k", "5", "--limit", "50", "--json",
-                 "--record"]) == 0
+    assert main(["evaluate", "--checkpoint", str(trained), "--k", "5", "--limit", "50", "--batch-size", "20",
+                 "--json", "--record"]) == 0
     figures = json.loads(capsys.readouterr().out)
-    assert figures["n_images"] == 50 and figures["k"] == 5
+    assert (figures["n_images"], figures["k"], figures["batch_size"]) == (50, 5, 20)  # batches decide the draws
     recorded = checkpoint.read_manifest(trained)["evaluations"]["k=5,n=50,seed=0"]
     assert recorded == figures
-    checkpoint.load_checkpoint(trained)  # recording did not break the checkpoint
+    model, _ = checkpoint.load_checkpoint(trained)  # recording did not break the checkpoint
+    images, _ = data.binarized_test_set(limit=50)
+    again = evaluation.evaluate(model, images, k=5, batch_size=recorded["batch_size"], seed=0)
+    assert again.nll == pytest.approx(recorded["nll"], abs=1e-9)  # the record suffices to redo it
 
 
 def test_evaluate_prints_a_readable_table(trained, capsys):

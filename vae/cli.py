@@ -649,7 +649,8 @@ def run_evaluate(args) -> int:
             print(f"{PROGRAM} evaluate: the images done so far are kept in {partial}; "
                   "run the same command again to continue", file=sys.stderr)
         raise
-    figures = result.as_dict()
+    # with the batch size, which decides the draws (batch b draws from seed * 2**32 + b)
+    figures = {**result.as_dict(), "batch_size": args.batch_size}
     if args.record:
         pretrained.record_evaluation(directory, figures, seed=args.seed, replace=args.force)
     if args.json:

@@ -71,7 +71,11 @@ def record_evaluation(directory, figures: dict, seed: int, replace: bool = False
     Args:
         directory: a checkpoint folder (a shipped model's is :func:`checkpoint_dir`).
         figures: :meth:`vae.evaluation.Evaluation.as_dict`; its ``k`` and
-            ``n_images`` name the setting.
+            ``n_images`` name the setting. The CLI adds ``batch_size``, the
+            images per batch, without which the same draws cannot be made
+            again (:func:`vae.evaluation.evaluate` seeds each batch).
+            Older records do not say; those of the models shipped before
+            chapter 11 used the default, 50.
         seed: the sampling seed the figures were computed with.
         replace: overwrite figures already recorded for this setting
             (otherwise that is a ``ValueError``).
