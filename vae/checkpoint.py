@@ -175,7 +175,8 @@ def store_weights_in_float16(directory) -> dict:
 
     What ``python -m vae store-float16`` does, before a model ships. The
     model still computes in float32, from weights rounded to the nearest
-    float16 (a relative change of at most 2**-11). The manifest gains
+    float16 (a relative change of at most 2**-11; weights smaller than about
+    6e-5 round to multiples of 2**-24). The manifest gains
     ``weights_dtype: "float16"``, the new ``weights_sha256`` and
     ``float32_weights_sha256`` (the file replaced). Figures measured with the
     float32 weights no longer describe the checkpoint: ``evaluations`` and
