@@ -18,7 +18,7 @@ from vae import checkpoint, cli, data, evaluation, models, training
 from vae.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = ["train", "train-codec", "evaluate", "sample", "compress", "decompress", "grade"]
+COMMANDS = ["train", "train-codec", "evaluate", "sample", "compress", "decompress", "store-float16", "grade"]
 
 
 def run_module(*args, interpreter_options=(), env=None):

@@ -292,6 +292,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_force(decompress, "overwrite OUTPUT if it exists (an .npz), or write into a folder that is not "
                            "empty, replacing files of the same names")
 
+    store_float16 = commands.add_parser(
+        "store-float16", help="store a checkpoint's weights in float16 (about half the bytes), before it ships",
+        description="Rewrite a VAE checkpoint's weights rounded to float16; the model still computes in float32. "
+                    "The manifest records weights_dtype and the replaced file's SHA-256, and moves figures "
+                    "measured with the float32 weights (evaluations, compression) under float32_figures: "
+                    "measure them again with 'evaluate --record' and 'compress --test-set --record', and compare.")
+    store_float16.add_argument("checkpoint", type=Path, metavar="DIR", help="a checkpoint folder written by 'train'")
+
     grade = commands.add_parser("grade", help="grade exercise notebooks against the instructor's references",
                                 description=GRADE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     grade.add_argument("submissions", nargs="*", type=Path, metavar="SUBMISSION",
@@ -946,6 +954,23 @@ def _write_images_atomically(output: Path, images, names, grey: bool = False) ->
                 os.replace(file, output / file.name)
 
 
+def run_store_float16(args) -> int:
+    from vae.checkpoint import MANIFEST_FILE, WEIGHTS_FILE, store_weights_in_float16
+
+    if not (args.checkpoint / MANIFEST_FILE).is_file():
+        raise UsageError(f"{PROGRAM} store-float16: {args.checkpoint} is not a checkpoint folder "
+                         f"(no {MANIFEST_FILE})")
+    before = (args.checkpoint / WEIGHTS_FILE).stat().st_size
+    manifest = store_weights_in_float16(args.checkpoint)  # a CheckpointError is reported in one line
+    after = (args.checkpoint / WEIGHTS_FILE).stat().st_size
+    print(f"stored the weights of {args.checkpoint} in float16: {before:,} -> {after:,} bytes")
+    moved = manifest.get("float32_figures", {})
+    if moved:
+        print(f"moved the figures measured with the float32 weights ({', '.join(moved)}) under float32_figures "
+              "in the manifest: measure them again")
+    return 0
+
+
 def run_decompress(args) -> int:
     if not args.file.is_file():
         raise UsageError(f"{PROGRAM} decompress: {args.file}: no such file")
@@ -1081,7 +1106,7 @@ def run_grade(args) -> int:
 
 
 COMMANDS = {"train": run_train, "train-codec": run_train_codec, "train-vqvae": run_train_vqvae, "evaluate": run_evaluate, "sample": run_sample, "compress": run_compress,
-            "decompress": run_decompress, "grade": run_grade}
+            "decompress": run_decompress, "store-float16": run_store_float16, "grade": run_grade}
 
 
 def main(argv: list[str] | None = None) -> int:
