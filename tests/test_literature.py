@@ -193,6 +193,21 @@ def test_a_ladder_checkpoint_counts_its_layers_from_its_config(tmp_path):
     assert conv["stochastic_layers"] == 1
 
 
+def test_each_row_says_by_which_protocol_it_was_measured():
+    rows = literature.comparison_table(names=["conv"])
+    (conv,) = [r for r in rows if r["source"] == "this book"]
+    assert conv["protocol"] == literature.FULL_PROTOCOL
+    recorded = json.loads(
+        (literature.CHECKPOINTS / "conv" / "manifest.json").read_text()
+    )["evaluations"][conv["evaluation"]]
+    assert (recorded["k"], recorded["n_images"]) == (5000, 10_000)
+    assert recorded["nll"] == pytest.approx(conv["nll"])
+    published = [r for r in rows if r["source"] == "literature"]
+    assert {r["protocol"] for r in published} == {
+        literature.PUBLISHED_PROTOCOL}
+    assert all(r["evaluation"] is None for r in published)
+
+
 def _subset_manifest(n=2000, with_full_k100=True):
     """A manifest as evaluate --subset --record and evaluate --k 100 --record leave it."""
     evaluations = {
@@ -220,6 +235,8 @@ def test_a_subset_measured_model_gets_the_estimate_and_says_so(tmp_path):
     assert row["nll"] == pytest.approx(81.25 - 0.2)
     assert row["nll_stderr"] == pytest.approx((0.2**2 + 0.03**2) ** 0.5)
     assert row["k"] == 5000
+    assert row["protocol"] == literature.SUBSET_PROTOCOL
+    assert row["evaluation"] == "k=5000,subset_n=2000,subset_seed=0,seed=0"
     assert row["note"].startswith("estimate: k = 100 on all 10,000")
     assert "random 2,000" in row["note"] and "0.20 nats" in row["note"]
     (table_row,) = [line for line in literature.to_markdown([row]).splitlines() if "81.05" in line]

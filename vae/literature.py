@@ -47,6 +47,13 @@ BURDA_N_IMAGES = 10_000
 """Test digits in Burda et al.'s protocol: the whole MNIST test set."""
 SUBSET_MIN_IMAGES = 2000
 """The smallest random subset at ``k = 5000`` that stands in for all 10,000 digits (issue 19)."""
+FULL_PROTOCOL = "k=5000 on all test digits"
+"""A book row's ``protocol``: Burda et al.'s, measured as published."""
+SUBSET_PROTOCOL = "subset estimate"
+"""A book row's ``protocol``: the subset estimate of the module docstring."""
+PUBLISHED_PROTOCOL = "as published"
+"""A literature row's ``protocol``: whatever its paper did (``k`` and
+``binarization`` say what is known of it)."""
 
 _ISSUE = "issue 19 of the book's tracker"
 _TEXT_COPY = ("read in a verbatim text copy of the paper held in a public "
@@ -257,8 +264,10 @@ def _burda_figures(manifest: dict) -> dict | None:
     estimate (see the module docstring), else None.
 
     Returns:
-        ``{"key", "nll", "nll_stderr", "note"}`` (nats per image), the
-        lowest sampling seed's when several are recorded.
+        ``{"key", "nll", "nll_stderr", "protocol", "note"}`` (nats per
+        image; ``protocol`` is :data:`FULL_PROTOCOL` or
+        :data:`SUBSET_PROTOCOL`), the lowest sampling seed's when several
+        are recorded.
     """
     found = []
     for key, figures in manifest.get("evaluations", {}).items():
@@ -272,6 +281,7 @@ def _burda_figures(manifest: dict) -> dict | None:
     key, figures = min(found, key=lambda item: _seed_of(item[0]))
     return {"key": key, "nll": figures["nll"],
             "nll_stderr": figures.get("nll_stderr"),
+            "protocol": FULL_PROTOCOL,
             "note": f"manifest.json evaluations[{key!r}]"}
 
 
@@ -306,6 +316,7 @@ def _subset_estimate(manifest: dict) -> dict | None:
         "nll": quick["nll"] - difference,
         "nll_stderr": math.hypot(quick["nll_stderr"],
                                  shortcut["excess_over_k_stderr"]),
+        "protocol": SUBSET_PROTOCOL,
         "note": (f"estimate: k = {shortcut['k']} on all {BURDA_N_IMAGES:,} "
                  f"test digits ({quick['nll']:.2f}, manifest.json "
                  f"evaluations[{quick_key!r}]) minus the k = {shortcut['k']}"
@@ -378,6 +389,8 @@ def shipped_rows(checkpoints=CHECKPOINTS, names=None) -> list[dict]:
             "checked": True,
             "url": None,
             "note": figures["note"],
+            "protocol": figures["protocol"],
+            "evaluation": figures["key"],
             "checked_at": None,
             "architecture": manifest.get("model", {}).get("architecture"),
         })
@@ -423,6 +436,8 @@ def literature_rows(rows=ROWS) -> list[dict]:
         "checked": row.checked,
         "url": row.url,
         "note": row.note,
+        "protocol": PUBLISHED_PROTOCOL,
+        "evaluation": None,
         "checked_at": row.checked_at,
         "architecture": row.architecture,
     } for row in rows]
@@ -441,12 +456,16 @@ def comparison_table(checkpoints=CHECKPOINTS, names=None) -> list[dict]:
         ``nll_stderr`` (nats, the book's rows only, else None), ``k``,
         ``stochastic_layers``, ``binarization``, ``table``, ``source``
         (``"this book"`` or ``"literature"``), ``bibtex_key``, ``checked``,
-        ``url``, ``note``, ``checked_at`` (where a literature figure was
-        read, else None) and ``architecture`` (as the paper describes it;
-        for a book row, the manifest's architecture name). A book row is
-        every checkpoint whose manifest records an NLL with ``k = 5000`` on
-        all 10,000 test digits, or the subset estimate of the module
-        docstring (its ``note`` says which).
+        ``url``, ``note``, ``protocol`` (:data:`FULL_PROTOCOL` or
+        :data:`SUBSET_PROTOCOL` for a book row, :data:`PUBLISHED_PROTOCOL`
+        for the literature's), ``evaluation`` (a book row's key of the
+        record in its manifest's ``evaluations``: for a subset estimate the
+        subset's record; None for the literature), ``checked_at`` (where a
+        literature figure was read, else None) and ``architecture`` (as the
+        paper describes it; for a book row, the manifest's architecture
+        name). A book row is every checkpoint whose manifest records an NLL
+        with ``k = 5000`` on all 10,000 test digits, or the subset estimate
+        of the module docstring (its ``protocol`` and ``note`` say which).
 
     Introduced in chapter 11.
     """
@@ -468,7 +487,7 @@ def to_markdown(rows: list[dict]) -> str:
     lines = ["| Model | Test NLL (nats) | k | Stochastic layers | Source |",
              "| --- | --- | --- | --- | --- |"]
     for row in rows:
-        if row["source"] == "this book" and row["note"].startswith("estimate"):
+        if row["protocol"] == SUBSET_PROTOCOL:
             source = ("this book, estimated: k = 100 on all test digits, "
                       "corrected by k = 5000 on a random subset")
         elif row["source"] == "this book":
