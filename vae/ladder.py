@@ -65,6 +65,12 @@ class LadderVAE(_FreeBits, _LatentModel):
             config records it).
         seed, beta: see :class:`vae.models.VAE`.
 
+    Attributes:
+        top_down: the generative conditionals, a list of ``L - 1`` Keras
+            models; ``top_down[i]`` maps z_{i+2} ``(batch, latent_dims[i+1])``
+            to the ``(mean, log_var)`` of p(z_{i+1} | z_{i+2}), each
+            ``(batch, latent_dims[i])`` (chapter 11 redraws z_1 with it).
+
     Introduced in chapter 11.
     """
 
