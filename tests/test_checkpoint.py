@@ -84,7 +84,9 @@ SHIPPED = pretrained.available()
 
 
 def test_at_least_a_2d_and_a_16_to_32d_model_are_shipped():
-    latents = sorted(pretrained.manifest(name)["model"]["latent_dim"] for name in SHIPPED)
+    # train_config's latent_dim is the size of z (of z_1 for a Ladder VAE, whose model config lists
+    # every layer's size instead)
+    latents = sorted(pretrained.manifest(name)["train_config"]["latent_dim"] for name in SHIPPED)
     assert 2 in latents
     assert any(16 <= d <= 32 for d in latents)
 
@@ -109,13 +111,18 @@ def test_shipped_model_was_trained_by_the_one_command_in_its_manifest(name):
     args = build_parser().parse_args(words[3:])
     config = manifest["train_config"]
     assert args.out.name == name
-    assert (args.architecture, args.latent_dim, args.epochs, args.batch_size, args.seed) == (
+    options = config["model_options"]
+    if args.architecture == "ladder":  # --latent-dims gives every layer's size; z_1's is the latent_dim
+        assert list(args.latent_dims) == options["latent_dims"]
+        latent_dim = args.latent_dims[0]
+    else:
+        latent_dim = args.latent_dim
+    assert (args.architecture, latent_dim, args.epochs, args.batch_size, args.seed) == (
         config["architecture"], config["latent_dim"], config["epochs"], config["batch_size"], config["seed"])
     assert (args.learning_rate, args.kl_warmup_epochs, args.beta) == (
         config["learning_rate"], config["kl_warmup_epochs"], config["beta"])
     assert args.learning_rate_schedule == config.get("learning_rate_schedule", "constant")
     assert args.precision == config.get("precision", "float32")
-    options = config["model_options"]
     assert (args.hidden or None) == (options.get("hidden") if isinstance(options.get("hidden"), list)
                                      else [options["hidden"]] if "hidden" in options else None)
     assert args.activation == options.get("activation")
