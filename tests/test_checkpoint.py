@@ -3,6 +3,7 @@
 import json
 import shlex
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,6 +82,14 @@ def test_atomic_files_get_ordinary_permissions(tmp_path):
 
 # -- the shipped models ------------------------------------------------------------------
 SHIPPED = pretrained.available()
+# every trained checkpoint the package ships: the models, and the controls they are compared with
+TRAINED = SHIPPED + sorted(pretrained.CONTROLS.iterdir())
+
+
+def checkpoint_name(name) -> str:
+    """A shipped model's name, or a control folder's."""
+    return name.name if isinstance(name, Path) else name
+
 
 
 def test_at_least_a_2d_and_a_16_to_32d_model_are_shipped():
@@ -91,7 +100,7 @@ def test_at_least_a_2d_and_a_16_to_32d_model_are_shipped():
     assert any(16 <= d <= 32 for d in latents)
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("name", TRAINED, ids=checkpoint_name)
 def test_shipped_manifest_records_how_the_model_was_made(name):
     manifest = pretrained.manifest(name)
     for field in ("command", "train_config", "data", "epochs", "seconds", "cpu_seconds", "metrics",
@@ -102,7 +111,7 @@ def test_shipped_manifest_records_how_the_model_was_made(name):
     assert manifest["epochs"] == manifest["train_config"]["epochs"] == len(manifest["history"])
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("name", TRAINED, ids=checkpoint_name)
 def test_shipped_model_was_trained_by_the_one_command_in_its_manifest(name):
     """Re-parse the recorded command: it names this model and gives exactly its config."""
     manifest = pretrained.manifest(name)
@@ -110,7 +119,7 @@ def test_shipped_model_was_trained_by_the_one_command_in_its_manifest(name):
     assert words[:4] == ["python", "-m", "vae", "train"]
     args = build_parser().parse_args(words[3:])
     config = manifest["train_config"]
-    assert args.out.name == name
+    assert args.out.name == checkpoint_name(name)
     options = config["model_options"]
     if args.architecture == "ladder":  # --latent-dims gives every layer's size; z_1's is the latent_dim
         assert list(args.latent_dims) == options["latent_dims"]
@@ -128,7 +137,7 @@ def test_shipped_model_was_trained_by_the_one_command_in_its_manifest(name):
     assert args.activation == options.get("activation")
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("name", TRAINED, ids=checkpoint_name)
 def test_shipped_model_loads_and_generates(name):
     model = pretrained.load(name)
     images = model.sample(4, seed=0).numpy()
@@ -153,6 +162,15 @@ def test_an_unknown_shipped_name_lists_the_available_ones():
 def test_manifest_returns_plain_json_data():
     manifest = pretrained.manifest(SHIPPED[0])
     assert json.loads(json.dumps(manifest)) == manifest
+
+
+def test_a_control_is_found_by_its_folder_and_is_not_a_shipped_model():
+    controls = [folder.name for folder in pretrained.CONTROLS.iterdir()]
+    assert controls and not set(controls) & set(SHIPPED)
+    folder = pretrained.CONTROLS / controls[0]
+    assert pretrained.manifest(folder) == checkpoint.read_manifest(folder)
+    with pytest.raises(ValueError, match="no shipped model"):
+        pretrained.load(folder.name)
 
 
 def test_recorded_evaluations_are_found_by_their_setting():

@@ -111,6 +111,10 @@ def test_the_wheel_holds_data_checkpoints_and_references_and_stays_small(wheel):
         assert {f"vae/checkpoints/lossy/{codec}/{f}" for f in ("manifest.json", "model.weights.h5",
                                                                   "codec_tables.npz")} <= set(names)
     assert "vae/checkpoints/lossy/rate_distortion.json" in names
+    controls = [p.name for p in (ROOT / "vae" / "checkpoints" / "controls").iterdir() if p.is_dir()]
+    assert controls
+    for control in controls:  # chapter 11 loads them
+        assert {f"vae/checkpoints/controls/{control}/{f}" for f in ("manifest.json", "model.weights.h5")} <= set(names)
     assert wheel.stat().st_size < WHEEL_LIMIT_BYTES
 
 

@@ -5,6 +5,13 @@ Each shipped model is a folder ``vae/checkpoints/NAME/`` holding
 configuration, the data hash, epochs, CPU seconds, versions and metrics. The
 weights' SHA-256 is checked against the manifest before they are loaded.
 
+A *control* is a checkpoint trained only to be compared with a shipped
+model: the same command without the one change the comparison is about
+(a folder ``vae/checkpoints/controls/NAME/``, :data:`CONTROLS`). It is not in
+:func:`available` nor in chapter 11's table, and its manifest records
+figures at ``k = 100`` only; :func:`load`, :func:`manifest` and
+:func:`recorded_evaluation` take its folder, ``CONTROLS / NAME``.
+
 A manifest's ``evaluations`` keep the figures of ``python -m vae evaluate
 --record``, one entry per setting (:func:`vae.checkpoint.evaluation_key`):
 :func:`record_evaluation` writes one, :func:`recorded_evaluation` reads it.
@@ -19,6 +26,7 @@ from vae import checkpoint
 from vae.models import VAE
 
 CHECKPOINTS = Path(__file__).parent / "checkpoints"
+CONTROLS = CHECKPOINTS / "controls"
 
 
 def available() -> list[str]:
@@ -39,9 +47,12 @@ def checkpoint_dir(name: str) -> Path:
     return CHECKPOINTS / name
 
 
-def manifest(name: str) -> dict:
-    """The manifest of shipped model ``name`` (a dict parsed from JSON). Introduced in chapter 5."""
-    return checkpoint.read_manifest(checkpoint_dir(name))
+def manifest(name) -> dict:
+    """The manifest of shipped model ``name``, or of a checkpoint folder (a ``Path``), parsed from JSON.
+
+    Introduced in chapter 5.
+    """
+    return checkpoint.read_manifest(_directory_of(name))
 
 
 def recorded_evaluation(name, k: int, n_images: int, seed: int = 0) -> dict | None:
@@ -100,8 +111,10 @@ def _directory_of(name) -> Path:
     return Path(name) if isinstance(name, os.PathLike) else checkpoint_dir(name)
 
 
-def load(name: str) -> VAE:
-    """The shipped model ``name``, its weights verified against the manifest's SHA-256.
+def load(name) -> VAE:
+    """The shipped model ``name``, or the checkpoint in a folder (a ``Path``), its weights verified.
+
+    The weights' SHA-256 is checked against the manifest's.
 
     Raises:
         ValueError: the name is unknown.
@@ -110,5 +123,5 @@ def load(name: str) -> VAE:
 
     Introduced in chapter 5.
     """
-    model, _ = checkpoint.load_checkpoint(checkpoint_dir(name))
+    model, _ = checkpoint.load_checkpoint(_directory_of(name))
     return model
