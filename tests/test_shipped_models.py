@@ -17,11 +17,13 @@ import numpy as np
 import pytest
 
 from vae import checkpoint, data, defaults, evaluation, literature, losses, pretrained
+from vae.cli import build_parser
 
 SHIPPED = pretrained.available()
 # the models and the controls chapter 11 compares them with (measured at k = 100 only)
 MEASURED = SHIPPED + sorted(pretrained.CONTROLS.iterdir())
-CONTROL_OF = {"conv-tuned": ("vampprior", ["--prior", "vampprior", "--pseudo-inputs", "500"])}
+# a control, the model it is compared with, and the options the model's command adds
+CONTROL_OF = {"conv-tuned": ("vampprior", {"prior": "vampprior", "pseudo_inputs": 500})}
 FULL = checkpoint.evaluation_key(5000, 10_000, seed=0)  # Burda, Grosse and Salakhutdinov's protocol
 COMPARED = ("mlp", "conv")  # the models chapter 6 compares with the published rows
 
@@ -145,19 +147,11 @@ def test_float16_weights_keep_the_figures_measured_with_float32(name):
     assert after["active_units"] == before["active_units"]
 
 
-def without(words, removed):
-    """``words`` with the run's own name, run folder and output folder and the words ``removed`` dropped."""
-    kept, skip = [], 0
-    for index, word in enumerate(words):
-        if skip:
-            skip -= 1
-        elif word in ("--name", "--run-dir", "--out"):
-            skip = 1
-        elif words[index:index + len(removed)] == removed:
-            skip = len(removed) - 1
-        else:
-            kept.append(word)
-    return kept
+def parsed_command(manifest) -> dict:
+    """The options of the manifest's ``python -m vae train`` command, as the CLI's parser reads them,
+    without the run's own name, run folder and output folder."""
+    options = vars(build_parser().parse_args(shlex.split(manifest["command"])[3:]))
+    return {key: value for key, value in options.items() if key not in ("name", "run_dir", "out")}
 
 
 @pytest.mark.parametrize("control", sorted(CONTROL_OF))
@@ -165,10 +159,11 @@ def test_a_control_was_trained_by_its_models_command_without_the_one_change(cont
     model, change = CONTROL_OF[control]
     control_manifest = pretrained.manifest(pretrained.CONTROLS / control)
     model_manifest = pretrained.manifest(model)
-    control_words = shlex.split(control_manifest["command"])
-    model_words = shlex.split(model_manifest["command"])
-    assert " ".join(change) in " ".join(model_words) and " ".join(change) not in " ".join(control_words)
-    assert without(control_words, change) == without(model_words, change)
+    control_options, model_options = parsed_command(control_manifest), parsed_command(model_manifest)
+    assert {key: model_options[key] for key in change} == change
+    assert all(control_options[key] != value for key, value in change.items())
+    assert ({key: value for key, value in control_options.items() if key not in change}
+            == {key: value for key, value in model_options.items() if key not in change})
     # both started from the same weights, trained on the same data for as long
     assert (control_manifest["initialised_from"]["weights_sha256"]
             == model_manifest["initialised_from"]["weights_sha256"])
